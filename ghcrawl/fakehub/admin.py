@@ -1,0 +1,51 @@
+"""The hub's own control paths under /__fakehub/, never charged or faulted."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from twisted.web.server import Request
+
+from ghcrawl.fakehub.api import dumps
+from ghcrawl.fakehub.limits import Quota
+
+if TYPE_CHECKING:
+    from ghcrawl.fakehub.hub import FakeHub
+
+_OTHER_RESOURCES = {
+    "search": 30, "graphql": 5000, "integration_manifest": 5000, "source_import": 100,
+    "code_scanning_upload": 1000, "actions_runner_registration": 10000, "scim": 15000,
+    "dependency_snapshots": 100,
+}
+
+
+def rate_limit_body(quota: Quota) -> dict[str, Any]:
+    """GET /rate_limit, shaped like the recorded 2023 answer."""
+    core = {"limit": quota.limit, "used": quota.used, "remaining": quota.remaining,
+            "reset": quota.reset}
+    resources: dict[str, Any] = {"core": core}
+    for name, limit in _OTHER_RESOURCES.items():
+        resources[name] = {"limit": limit, "used": 0, "remaining": limit, "reset": quota.reset}
+    return {"resources": resources, "rate": dict(core)}
+
+
+def _arg(request: Request, name: bytes, default: str) -> str:
+    values = request.args.get(name) or [default.encode()]
+    return values[0].decode()
+
+
+def render(hub: FakeHub, request: Request, path: str) -> bytes:
+    """Stats, stats reset and mutation; anything else is a 404."""
+    request.setHeader(b"content-type", b"application/json; charset=utf-8")
+    action = (request.method, path.rstrip("/"))
+    if action == (b"GET", "/__fakehub/stats"):
+        return dumps(hub.stats())
+    if action == (b"POST", "/__fakehub/reset-stats"):
+        hub.reset_stats()
+        return dumps(hub.stats())
+    if action == (b"POST", "/__fakehub/mutate"):
+        share = float(_arg(request, b"share", "0.1"))
+        seed = int(_arg(request, b"seed", "2"))
+        return dumps(hub.mutate(share=share, seed=seed))
+    request.setResponseCode(404)
+    return dumps({"message": "Not Found"})

@@ -1,0 +1,250 @@
+"""The fakehub resource: GitHub's manners (budgets, limits, faults, latency)
+wrapped around the pure answers of :mod:`ghcrawl.fakehub.api`.
+
+It answers synchronously when there is no latency, so it works under
+treq's StubTreq, and through ``clock.callLater`` otherwise.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from typing import Any
+
+from attrs import frozen
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from ghcrawl.fakehub import admin, errors
+from ghcrawl.fakehub.api import Api, dumps, endpoint_of
+from ghcrawl.fakehub.graph import Graph
+from ghcrawl.fakehub.knobs import Knobs
+from ghcrawl.fakehub.limits import Budgets
+from ghcrawl.fakehub.stats import Stats
+
+_JSON = (b"content-type", b"application/json; charset=utf-8")
+_VERSION = (b"x-github-api-version-selected", b"2022-11-28")
+Headers = list[tuple[bytes, bytes]]
+
+
+@frozen
+class Outcome:
+    """Everything needed to write one response, decided when the request arrives."""
+
+    status: int
+    headers: Headers
+    body: bytes | None
+    fault: str | None = None
+
+
+@frozen
+class Caller:
+    """Who a request is charged to, and how GitHub would name them in a 403."""
+
+    key: str
+    limit: int
+    who: str
+    authenticated: bool
+
+
+class FakeHub(Resource):
+    """An offline GitHub REST API over a synthetic graph."""
+
+    isLeaf = True
+    _log = Logger()
+
+    def __init__(self, graph: Graph, clock: IReactorTime, knobs: Knobs | None = None) -> None:
+        super().__init__()
+        self.graph = graph
+        self.clock = clock
+        self.knobs = knobs or Knobs()
+        self.api = Api(graph)
+        self.budgets = Budgets(self.knobs.rate_window)
+        self._stats = Stats()
+        self._seq = 0
+        self._latency_rng = random.Random(f"{self.knobs.fault_seed}:latency")
+
+    @property
+    def resource(self) -> FakeHub:
+        """The IResource to serve; the hub is its own resource."""
+        return self
+
+    def stats(self) -> dict[str, Any]:
+        """The same dict GET /__fakehub/stats answers."""
+        return self._stats.as_dict()
+
+    def reset_stats(self) -> None:
+        """Zeroes the counters, e.g. between benchmark phases."""
+        self._stats.reset()
+
+    def mutate(self, share: float = 0.1, seed: int = 2) -> dict[str, Any]:
+        """Drifts the graph; cached answers drop on the next request."""
+        changed = self.graph.mutate(share=share, seed=seed)
+        self._log.info("mutated graph: {changed}", changed=changed)
+        return changed
+
+    def render(self, request: Request) -> bytes | int:
+        path = request.path.decode("utf-8", "replace")
+        if path.startswith("/__fakehub/"):
+            return admin.render(self, request, path)
+        endpoint = endpoint_of(path)
+        self._seq += 1
+        self._stats.begin(endpoint)
+        outcome = self._decide(request, path, endpoint, self._seq)
+        self._deliver(request, outcome)
+        return NOT_DONE_YET
+
+    def _request_id(self, seq: int) -> str:
+        mixed = (seq * 2654435761) & 0xFFFFFFFF
+        return f"{mixed >> 16:04X}:{mixed & 0xFFFF:04X}:{seq:X}:{seq * 7:X}:{self.knobs.fault_seed:08X}"
+
+    def _caller(self, request: Request) -> Caller | None:
+        """Resolves the token to a budget key; None means bad credentials."""
+        header = request.getHeader(b"authorization")
+        if not header:
+            peer = request.getClientAddress()
+            return Caller("anonymous", self.knobs.unauth_rate_limit,
+                          getattr(peer, "host", "127.0.0.1"), False)
+        scheme, _, token = header.decode("latin-1").strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() not in ("token", "bearer") or not token:
+            return None
+        if self.knobs.tokens and token not in self.knobs.tokens:
+            return None
+        owner = self.knobs.tokens.get(token, token)
+        user = self.graph.user_by_login(owner)
+        number = user.id if user is not None else zlib.crc32(owner.encode()) % 90_000_000 + 10_000_000
+        return Caller(f"user:{owner}", self.knobs.rate_limit, f"user ID {number}", True)
+
+    def _decide(self, request: Request, path: str, endpoint: str, seq: int) -> Outcome:
+        """Applies GitHub's checks in its order and settles the charge."""
+        now = self.clock.seconds()
+        rid = self._request_id(seq)
+        base: Headers = [_JSON, (b"x-github-request-id", rid.encode()), _VERSION]
+        if not request.getHeader(b"user-agent"):
+            return Outcome(403, base, dumps(errors.no_user_agent()))
+        caller = self._caller(request)
+        if caller is None:
+            return Outcome(401, base, dumps(errors.bad_credentials()))
+        quota = self.budgets.quota(caller.key, caller.limit, now)
+        if endpoint == "rate_limit":
+            return Outcome(200, base + quota.headers(), dumps(admin.rate_limit_body(quota)))
+        if self.budgets.waiting(caller.key, now):
+            self._stats.secondary_violations += 1
+            return self._secondary(base, quota, rid)
+        if quota.remaining == 0:
+            self._stats.violations += 1
+            return Outcome(403, base + quota.headers(), dumps(errors.primary(caller.who)))
+        if self._secondary_due(seq):
+            self._stats.secondary_limited += 1
+            wait = self.knobs.secondary_retry_after or self.knobs.secondary_wait
+            self.budgets.hold(caller.key, now + wait)
+            return self._secondary(base, quota, rid)
+        fault = self._fault(seq)
+        if fault in ("500", "502", "503"):
+            self._stats.faults += 1
+            status = int(fault)
+            return Outcome(status, base + quota.headers(), dumps(errors.server_error(status)), fault)
+        return self._answer(request, path, caller, base, fault, now)
+
+    def _answer(self, request: Request, path: str, caller: Caller, base: Headers,
+                fault: str | None, now: float) -> Outcome:
+        """The graph's answer, a 304 for a matching ETag, and the charge."""
+        scheme = "https" if request.isSecure() else "http"
+        host = (request.getHeader(b"host") or b"localhost").decode("latin-1")
+        _, _, query = request.uri.decode("utf-8", "replace").partition("?")
+        if request.method not in (b"GET", b"HEAD"):
+            path = "/__unsupported__" + path
+        reply = self.api.answer(f"{scheme}://{host}", path, query)
+        conditional = request.getHeader(b"if-none-match")
+        if fault is not None:
+            self._stats.faults += 1
+        elif reply.etag is not None and conditional and _matches(conditional.encode()
+                                                                  if isinstance(conditional, str)
+                                                                  else conditional, reply.etag):
+            self._stats.not_modified += 1
+            if not caller.authenticated:
+                self._charge(caller, now)
+            quota = self.budgets.quota(caller.key, caller.limit, now)
+            return Outcome(304, base + list(reply.headers) + quota.headers(), None)
+        if fault is None:
+            self._charge(caller, now)
+        quota = self.budgets.quota(caller.key, caller.limit, now)
+        return Outcome(reply.status, base + list(reply.headers) + quota.headers(), reply.body, fault)
+
+    def _charge(self, caller: Caller, now: float) -> None:
+        self.budgets.charge(caller.key, now)
+        self._stats.charged += 1
+
+    def _secondary(self, base: Headers, quota: Any, rid: str) -> Outcome:
+        headers = base + quota.headers()
+        if self.knobs.secondary_retry_after is not None:
+            headers.append((b"retry-after", b"%d" % self.knobs.secondary_retry_after))
+        return Outcome(self.knobs.secondary_status, headers, dumps(errors.secondary(rid)))
+
+    def _secondary_due(self, seq: int) -> bool:
+        every, most = self.knobs.secondary_every, self.knobs.secondary_concurrency
+        return bool(every and seq % every == 0) or bool(most and self._stats.in_flight > most)
+
+    def _fault(self, seq: int) -> str | None:
+        """Draws faults from (fault_seed, request number) so runs repeat exactly."""
+        if self.knobs.fault_rate <= 0 or not self.knobs.faults:
+            return None
+        rng = random.Random(f"{self.knobs.fault_seed}:fault:{seq}")
+        return rng.choice(self.knobs.faults) if rng.random() < self.knobs.fault_rate else None
+
+    def _deliver(self, request: Request, outcome: Outcome) -> None:
+        """Writes now, or after the configured latency unless the client left."""
+        self._stats.by_status[str(outcome.status)] += 1
+        delay = self.knobs.latency + self.knobs.jitter * self._latency_rng.random()
+        if outcome.fault == "stall":
+            delay += self.knobs.stall
+        pending: list[IDelayedCall] = []
+
+        def finished(result: object) -> None:
+            self._stats.end()
+            if isinstance(result, Failure):
+                for call in pending:
+                    if call.active():
+                        call.cancel()
+
+        request.notifyFinish().addBoth(finished)
+        if delay <= 0:
+            _write(request, outcome)
+        else:
+            pending.append(self.clock.callLater(delay, _write, request, outcome))
+
+
+def _matches(header: bytes, etag: bytes) -> bool:
+    """If-None-Match may list several tags, weak or strong, or be ``*``."""
+    tags = [t.strip().removeprefix(b"W/") for t in header.split(b",")]
+    return etag in tags or b"*" in tags
+
+
+def _write(request: Request, outcome: Outcome) -> None:
+    """Sends the outcome, acting out a connection fault when one was drawn."""
+    if request.finished or getattr(request, "_disconnected", False):
+        return
+    request.setResponseCode(outcome.status)
+    for name, value in outcome.headers:
+        request.setHeader(name, value)
+    body = outcome.body if outcome.body is not None else b""
+    if outcome.fault == "reset":
+        request.setHeader(b"content-length", b"%d" % max(len(body), 2))
+        request.write(body[: len(body) // 2])
+        request.transport.abortConnection()
+        return
+    if outcome.fault == "truncate":
+        request.setHeader(b"connection", b"close")
+        request.write(body[: len(body) // 2] or b"[")
+        request.finish()
+        return
+    if outcome.fault == "malformed":
+        body = b'{"message": "fakehub malformed body", ' + body[:40]
+    if outcome.status not in (204, 304):
+        request.setHeader(b"content-length", b"%d" % len(body))
+        request.write(body)
+    request.finish()

@@ -1,0 +1,54 @@
+"""Counters the tests and benchmarks read to judge a client's manners."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from attrs import Factory, define
+
+
+@define
+class Stats:
+    """What the hub has seen since start or the last reset."""
+
+    requests: int = 0
+    by_endpoint: Counter[str] = Factory(Counter)
+    by_status: Counter[str] = Factory(Counter)
+    not_modified: int = 0
+    faults: int = 0
+    violations: int = 0
+    secondary_limited: int = 0
+    secondary_violations: int = 0
+    peak_concurrency: int = 0
+    in_flight: int = 0
+    charged: int = 0
+
+    def begin(self, endpoint: str) -> None:
+        """Counts an arriving API request and tracks concurrency."""
+        self.requests += 1
+        self.by_endpoint[endpoint] += 1
+        self.in_flight += 1
+        self.peak_concurrency = max(self.peak_concurrency, self.in_flight)
+
+    def end(self) -> None:
+        """Marks a request finished or abandoned by its client."""
+        self.in_flight -= 1
+
+    def reset(self) -> None:
+        """Zeroes every counter except requests still in flight."""
+        in_flight = self.in_flight
+        self.__init__()  # type: ignore[misc]
+        self.in_flight = in_flight
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of GET /__fakehub/stats."""
+        return {
+            "requests": self.requests, "by_endpoint": dict(self.by_endpoint),
+            "by_status": dict(self.by_status), "not_modified": self.not_modified,
+            "faults": self.faults, "violations": self.violations,
+            "secondary_limited": self.secondary_limited,
+            "secondary_violations": self.secondary_violations,
+            "peak_concurrency": self.peak_concurrency, "in_flight": self.in_flight,
+            "charged": self.charged,
+        }
