@@ -1,0 +1,150 @@
+"""``ghcrawl-fakehub``: serve the fake GitHub, or print a crawl's ground truth.
+
+This is the composition root of the fakehub process: the only place that
+touches the global reactor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from twisted.internet.endpoints import serverFromString
+from twisted.logger import Logger
+from twisted.web.server import Site
+
+from ghcrawl.fakehub.graph import Graph
+from ghcrawl.fakehub.knobs import FAULT_KINDS, Knobs
+from ghcrawl.fakehub.truth import truth
+
+_log = Logger()
+
+
+class QuietSite(Site):
+    """A Site without access logs, which would otherwise cap throughput."""
+
+    def log(self, request: Any) -> None:
+        pass
+
+
+def _tokens(args: argparse.Namespace) -> dict[str, str]:
+    """TOKEN[:USER] from flags and the tokens file; a bare token owns itself."""
+    lines = list(args.token or [])
+    if args.tokens_file:
+        lines += [ln.strip() for ln in Path(args.tokens_file).read_text().splitlines()]
+    tokens = {}
+    for line in filter(None, lines):
+        token, _, user = line.partition(":")
+        tokens[token] = user or token
+    return tokens
+
+
+def knobs_from(args: argparse.Namespace) -> Knobs:
+    """Flags in CLI units (milliseconds for latency) to a Knobs value."""
+    faults = tuple(f for f in args.faults.split(",") if f) if args.faults else FAULT_KINDS
+    return Knobs(
+        latency=args.latency / 1000, jitter=args.jitter / 1000, rate_limit=args.rate_limit,
+        unauth_rate_limit=args.unauth_rate_limit, rate_window=args.rate_window,
+        secondary_every=args.secondary_every, secondary_concurrency=args.secondary_concurrency,
+        secondary_status=args.secondary_status, secondary_retry_after=args.secondary_retry_after,
+        secondary_wait=args.secondary_wait, fault_rate=args.fault_rate, faults=faults,
+        stall=args.stall, tokens=_tokens(args), fault_seed=args.fault_seed,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ghcrawl-fakehub", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the fake API on 127.0.0.1")
+    truth_cmd = sub.add_parser("truth", help="print what a perfect crawl stores")
+    for cmd in (serve, truth_cmd):
+        cmd.add_argument("--seed", type=int, default=1)
+        cmd.add_argument("--users", type=int, default=1000)
+        cmd.add_argument("--mutate", type=float, default=0.0, metavar="SHARE")
+        cmd.add_argument("--mutate-seed", type=int, default=2)
+    truth_cmd.add_argument("--seeds", default=None, help="comma-separated logins")
+    truth_cmd.add_argument("--max-depth", type=int, default=1)
+    serve.add_argument("--port", type=int, default=0)
+    serve.add_argument("--port-file", default=None)
+    serve.add_argument("--latency", type=float, default=0.0, metavar="MS")
+    serve.add_argument("--jitter", type=float, default=0.0, metavar="MS")
+    serve.add_argument("--rate-limit", type=int, default=5000)
+    serve.add_argument("--unauth-rate-limit", type=int, default=60)
+    serve.add_argument("--rate-window", type=float, default=3600.0, metavar="S")
+    serve.add_argument("--secondary-every", type=int, default=0)
+    serve.add_argument("--secondary-concurrency", type=int, default=0)
+    serve.add_argument("--secondary-status", type=int, choices=(403, 429), default=403)
+    serve.add_argument("--secondary-retry-after", type=int, default=None, metavar="S")
+    serve.add_argument("--secondary-wait", type=float, default=60.0, metavar="S")
+    serve.add_argument("--fault-rate", type=float, default=0.0)
+    serve.add_argument("--faults", default=None, help=",".join(FAULT_KINDS))
+    serve.add_argument("--fault-seed", type=int, default=0)
+    serve.add_argument("--stall", type=float, default=30.0, metavar="S")
+    serve.add_argument("--token", action="append", metavar="TOKEN[:USER]")
+    serve.add_argument("--tokens-file", default=None)
+    serve.add_argument("--tls-cert", default=None)
+    serve.add_argument("--tls-key", default=None)
+    return parser
+
+
+def _graph(args: argparse.Namespace) -> Graph:
+    graph = Graph(seed=args.seed, users=args.users)
+    if args.mutate:
+        graph.mutate(share=args.mutate, seed=args.mutate_seed)
+    return graph
+
+
+def _endpoint_string(args: argparse.Namespace) -> str:
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise SystemExit("ghcrawl-fakehub: --tls-cert and --tls-key go together")
+    if args.tls_cert:
+        return (f"ssl:{args.port}:interface=127.0.0.1:"
+                f"privateKey={_escape(args.tls_key)}:certKey={_escape(args.tls_cert)}")
+    return f"tcp:{args.port}:interface=127.0.0.1"
+
+
+def _escape(path: str) -> str:
+    return path.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Listens, announces the base URL on stdout and runs until SIGINT/SIGTERM."""
+    from twisted.internet import reactor
+
+    from ghcrawl.fakehub.hub import FakeHub
+
+    try:
+        knobs = knobs_from(args)
+    except ValueError as e:
+        raise SystemExit(f"ghcrawl-fakehub: {e}") from e
+    hub = FakeHub(_graph(args), clock=reactor, knobs=knobs)
+    endpoint = serverFromString(reactor, _endpoint_string(args))
+    scheme = "https" if args.tls_cert else "http"
+
+    def listening(port: Any) -> None:
+        number = port.getHost().port
+        if args.port_file:
+            Path(args.port_file).write_text(f"{number}\n")
+        print(f"{scheme}://127.0.0.1:{number}", flush=True)
+
+    def failed(failure: Any) -> None:
+        print(f"ghcrawl-fakehub: cannot listen: {failure.getErrorMessage()}", file=sys.stderr)
+        reactor.stop()
+
+    endpoint.listen(QuietSite(hub.resource)).addCallbacks(listening, failed)
+    reactor.run()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script and of ``python -m ghcrawl.fakehub``."""
+    args = _parser().parse_args(argv)
+    if args.command == "truth":
+        seeds = args.seeds.split(",") if args.seeds else None
+        print(json.dumps(truth(_graph(args), seeds, args.max_depth), ensure_ascii=False))
+        return 0
+    return serve(args)
