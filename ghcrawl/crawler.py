@@ -1,0 +1,277 @@
+"""The pull loop: claim work only for free slots, fetch, hand each page to the store.
+
+Work is claimed from the database only when a concurrency slot and budget are
+free, so the ``DeferredSemaphore`` never holds waiters (a long waiter list that
+completes synchronously overflows the stack in ``release()``, see
+twisted/twisted#9304). Waking the loop is coalesced into one ``callLater(0)`` per
+reactor turn, so a thousand instant completions never recurse.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from attrs import evolve
+from twisted.internet.defer import CancelledError, Deferred, DeferredList, DeferredSemaphore
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ghcrawl.credentials import Credential
+from ghcrawl.errors import BadCredentials, FetchError, RateLimited, StoreError
+from ghcrawl.github import Fetched, Final, GitHub, Moved, NotModified, Result, Validators
+from ghcrawl.models import Contribution, Repo, User, items_of
+from ghcrawl.ratelimit import GITHUB_MAX_CONCURRENCY, Budget, Pacer
+from ghcrawl.store import Page, Store, Task
+
+#: Most tasks claimed in one database round trip.
+CLAIM_BATCH = 50
+
+
+def iso(now: float) -> str:
+    """Timestamps as stored: UTC ISO 8601 with milliseconds (sorts as text)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+
+
+class Crawler:
+    """Runs tasks from the frontier until told to stop, never more than the pacer allows."""
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        store: Store,
+        github: GitHub,
+        pacer: Pacer,
+        clock: IReactorTime,
+        credentials: dict[str, list[Credential | None]],
+        *,
+        max_attempts: int = 5,
+        retry_base: float = 2.0,
+        retry_max: float = 600.0,
+        poll_interval: float = 5.0,
+        once: bool = False,
+        on_finished: Callable[[], None] = lambda: None,
+        on_fatal: Callable[[str], None] = lambda reason: None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store, self._github, self._pacer, self._clock = store, github, pacer, clock
+        self._credentials = credentials
+        self._max_attempts, self._retry_base, self._retry_max = max_attempts, retry_base, retry_max
+        self._poll_interval, self._once = poll_interval, once
+        self._on_finished, self._on_fatal = on_finished, on_fatal
+        self._rng = rng or random.Random()
+        self._slots = DeferredSemaphore(GITHUB_MAX_CONCURRENCY)
+        self._running = False
+        self._claiming = False
+        self._wake_call: IDelayedCall | None = None
+        self._in_flight: dict[int, Deferred[None]] = {}
+        self._turn = 0
+        self.requests = 0
+        self.failed = 0
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def start(self) -> None:
+        """Begin claiming work."""
+        self._running = True
+        self._wake()
+
+    def stop_claiming(self) -> None:
+        """Take no new work; tasks in flight finish their current page."""
+        self._running = False
+        if self._wake_call is not None and self._wake_call.active():
+            self._wake_call.cancel()
+        self._wake_call = None
+
+    async def drain(self, grace: float) -> list[int]:
+        """Wait up to ``grace`` seconds for work in flight, then cancel the rest."""
+        self.stop_claiming()
+        pending = list(self._in_flight.items())
+        if pending:
+            waiting: Deferred[Any] = DeferredList([d for _, d in pending], consumeErrors=True)
+            waiting.addTimeout(grace, self._clock)
+            try:
+                await waiting
+            except Exception:
+                pass
+        cancelled = list(self._in_flight)
+        for d in list(self._in_flight.values()):
+            d.cancel()
+        return cancelled
+
+    def _wake(self, delay: float = 0.0) -> None:
+        if not self._running:
+            return
+        when = self._clock.seconds() + delay
+        if self._wake_call is not None and self._wake_call.active():
+            if self._wake_call.getTime() <= when:
+                return
+            self._wake_call.cancel()
+        self._wake_call = self._clock.callLater(delay, self._pump)
+
+    def _pump(self) -> None:
+        self._wake_call = None
+        if not self._running or self._claiming:
+            return
+        now = self._clock.seconds()
+        allowed, ask_again = self._pacer.allowance(now)
+        count = min(allowed, self._slots.tokens, CLAIM_BATCH)
+        if count <= 0:
+            if ask_again is not None:
+                self._wake(max(0.0, ask_again - now))
+            elif not self._pacer.budgets:
+                self._on_fatal("no usable token is left: every token was rejected (401 Bad credentials)")
+            return
+        self._claiming = True
+        claim = Deferred.fromCoroutine(self._claim(count))
+        claim.addErrback(self._loop_error)
+
+    async def _claim(self, count: int) -> None:
+        try:
+            tasks = await self._store.claim(count, self._clock.seconds())
+        finally:
+            self._claiming = False
+        if not self._running:
+            await self._store.release([t.id for t in tasks])
+            return
+        for task in tasks:
+            self._start(task)
+        if tasks:
+            self._wake()
+        elif not self._in_flight:
+            await self._idle()
+
+    async def _idle(self) -> None:
+        due = await self._store.next_due()
+        if due is None and self._once and not self._in_flight:
+            self._log.info("frontier drained: no work is pending")
+            self._running = False
+            self._on_finished()
+        elif due is None or self._in_flight:
+            self._wake(self._poll_interval)
+        else:
+            self._wake(min(self._poll_interval, max(0.0, due - self._clock.seconds())))
+
+    def _loop_error(self, failure: Failure) -> None:
+        self._claiming = False
+        self._log.failure("crawl loop error; retrying in {delay}s", failure, delay=self._poll_interval)
+        self._wake(self._poll_interval)
+
+    def _start(self, task: Task) -> None:
+        self._slots.acquire()  # fires at once: we only claim for free slots
+        work = Deferred.fromCoroutine(self._work(task))
+        self._in_flight[task.id] = work
+        work.addErrback(self._work_error, task)
+        work.addBoth(self._finished, task)
+
+    def _finished(self, _: object, task: Task) -> None:
+        self._in_flight.pop(task.id, None)
+        self._slots.release()
+        self._wake()
+
+    def _work_error(self, failure: Failure, task: Task) -> None:
+        if failure.check(CancelledError):
+            return None
+        self._log.failure("task {kind} {key} crashed", failure, kind=task.kind, key=task.key)
+        failing = Deferred.fromCoroutine(self._store.fail(task, f"internal error: {failure.getErrorMessage()}", self._clock.seconds()))
+        failing.addErrback(lambda f: self._log.failure("could not record the failure", f))
+        return None
+
+    def _credential(self, budget: Budget) -> Credential | None:
+        creds = self._credentials[budget.budget_id]
+        self._turn += 1
+        return creds[self._turn % len(creds)]
+
+    async def _work(self, task: Task) -> None:
+        """Fetch a task page by page until it is done, waits, fails or we stop."""
+        current: Task | None = task
+        while current is not None:
+            budget = self._pacer.take(self._clock.seconds())
+            if budget is None:
+                await self._store.release([current.id])
+                return
+            cred = self._credential(budget)
+            token_id = cred.token_id if cred else "anonymous"
+            cached = current.validators.get(token_id)
+            self.requests += 1
+            try:
+                result = await self._github.fetch(
+                    current.url, budget, cred, Validators(cached[0], cached[1]) if cached else None
+                )
+                current = await self._apply(current, result, token_id)
+            except RateLimited as e:
+                self._log.warn("{reason}: {kind} {key} waits {wait:.0f}s", reason=e.reason,
+                               kind=current.kind, key=current.key, wait=e.until - self._clock.seconds())
+                await self._store.retry(current, e.until, e.reason, attempt=False)
+                self._wake(max(0.0, e.until - self._clock.seconds()))
+                return
+            except BadCredentials as e:
+                self._retire(budget, cred, str(e))
+                await self._store.retry(current, self._clock.seconds(), str(e), attempt=False)
+                return
+            except (FetchError, StoreError) as e:
+                await self._retry_or_fail(current, str(e), getattr(e, "retryable", False))
+                return
+            if current is not None and not self._running:
+                await self._store.release([current.id])
+                return
+
+    async def _apply(self, task: Task, result: Result, token_id: str) -> Task | None:
+        now = self._clock.seconds()
+        if isinstance(result, Final):
+            if result.outcome not in ("not_found", "empty"):
+                self._log.info("{kind} {key}: {message}", kind=task.kind, key=task.key, message=result.message)
+            await self._store.finish(task, result.outcome, now)
+            return None
+        if isinstance(result, Moved):
+            await self._store.move(task, result.location, now)
+            return evolve(task, url=result.location, validators={}, attempts=task.attempts + 1)
+        if isinstance(result, NotModified):
+            page = Page(task.url, None, now, iso(now), token_id)
+            next_url = await self._store.not_modified(task, page)
+            return self._continue(task, next_url)
+        page = Page(task.url, self._github.relative(result.next_url) if result.next_url else None,
+                    now, iso(now), token_id, result.etag, result.last_modified)
+        if task.kind == "user":
+            await self._store.commit_user(task, User.from_api(result.body), page)
+        elif task.kind == "repos":
+            await self._store.commit_repos(task, [Repo.from_api(i) for i in items_of(result.body)], page)
+        else:
+            found = (Contribution.from_api(i) for i in items_of(result.body))
+            await self._store.commit_contributors(task, [c for c in found if c is not None], page)
+        return self._continue(task, page.next_url)
+
+    def _continue(self, task: Task, next_url: str | None) -> Task | None:
+        if next_url is None:
+            return None
+        return evolve(task, url=next_url, validators={}, attempts=0)
+
+    async def _retry_or_fail(self, task: Task, reason: str, retryable: bool) -> None:
+        now = self._clock.seconds()
+        if retryable and task.attempts + 1 < self._max_attempts:
+            delay = min(self._retry_max, self._retry_base * 2**task.attempts)
+            delay *= 0.5 + self._rng.random() / 2
+            self._log.warn("{kind} {key}: {reason}; retry {n} in {delay:.1f}s", kind=task.kind,
+                           key=task.key, reason=reason, n=task.attempts + 1, delay=delay)
+            await self._store.retry(task, now + delay, reason, attempt=True)
+            self._wake(delay)
+        else:
+            self.failed += 1
+            self._log.error("{kind} {key} failed: {reason}", kind=task.kind, key=task.key, reason=reason)
+            await self._store.fail(task, reason, now)
+
+    def _retire(self, budget: Budget, cred: Credential | None, reason: str) -> None:
+        creds = self._credentials.get(budget.budget_id, [])
+        if cred in creds:
+            creds.remove(cred)
+            self._log.error("{reason}; continuing without it", reason=reason)
+        if not creds:
+            self._pacer.remove(budget)
+        if not self._pacer.budgets:
+            self._on_fatal("no usable token is left: every token was rejected (401 Bad credentials)")

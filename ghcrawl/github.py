@@ -1,0 +1,270 @@
+"""The only module that reads HTTP: statuses, headers and raw JSON become typed results.
+
+Every request carries GitHub's required headers, is bounded by one timeout that
+covers the body as well as the headers, and reports what it learnt about the
+budget to the pacer. Classification follows GitHub's documented answers (see the
+README's "Rate limits" section): a 403 is a rate limit only when its headers or
+message say so, and is otherwise a final answer, never retried blindly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from attrs import frozen
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.web.http_headers import Headers
+from treq.client import HTTPClient
+
+from ghcrawl import __version__
+from ghcrawl.credentials import Credential
+from ghcrawl.errors import BadCredentials, FetchError, RateLimited
+from ghcrawl.ratelimit import RESET_MARGIN, Budget, Pacer, RateInfo, parse_rate_headers, parse_retry_after
+
+API_VERSION = "2022-11-28"
+USER_AGENT = f"ghcrawl/{__version__}"
+_LINK_RE = re.compile(r'<([^>]*)>\s*;\s*rel="?([^",;]+)"?')
+_REDIRECTS = {301, 302, 307, 308}
+
+
+def parse_link(header: str | None) -> dict[str, str]:
+    """Map each ``rel`` of a ``Link`` header to its URL."""
+    links: dict[str, str] = {}
+    for url, rels in _LINK_RE.findall(header or ""):
+        for rel in rels.split():
+            links.setdefault(rel, url)
+    return links
+
+
+@frozen
+class Fetched:
+    """A 200 with its decoded JSON body and what it says about the next page."""
+
+    body: Any
+    next_url: str | None
+    etag: str | None
+    last_modified: str | None
+
+
+@frozen
+class NotModified:
+    """A 304: the stored copy is current (and the request cost nothing)."""
+
+
+@frozen
+class Final:
+    """An answer that is an outcome, not an error: recorded, never retried."""
+
+    outcome: str  # not_found, empty, blocked, too_large, forbidden, gone
+    message: str
+
+
+@frozen
+class Moved:
+    """A 301/307 for a renamed or transferred repository: the work continues there."""
+
+    location: str
+
+
+Result = Fetched | NotModified | Final | Moved
+
+
+@frozen
+class Validators:
+    """What a conditional request sends back: the stored ETag and Last-Modified."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+class GitHub:
+    """Fetches one URL of the GitHub API and classifies the answer."""
+
+    def __init__(
+        self,
+        http: HTTPClient,
+        clock: IReactorTime,
+        pacer: Pacer,
+        base_url: str,
+        timeout: float = 30.0,
+    ) -> None:
+        self._http = http
+        self._clock = clock
+        self._pacer = pacer
+        self.base_url = base_url.rstrip("/")
+        self._netloc = urlsplit(self.base_url).netloc
+        self._timeout = timeout
+
+    def absolute(self, url: str) -> str:
+        """Resolve a stored (possibly relative) URL against the API base."""
+        return urljoin(self.base_url + "/", url.lstrip("/")) if url.startswith("/") else url
+
+    def relative(self, url: str) -> str:
+        """Store URLs on our API host as paths, so a moved base keeps the frontier valid."""
+        return url[len(self.base_url) :] if url.startswith(self.base_url + "/") else url
+
+    async def fetch(
+        self, url: str, budget: Budget, cred: Credential | None, cached: Validators | None = None
+    ) -> Result:
+        """GET ``url`` paid by ``budget``; the caller has already counted it in flight."""
+        target = self.absolute(url)
+        if urlsplit(target).netloc != self._netloc:
+            self._pacer.answered(budget, None, clean=False)
+            raise FetchError(f"refusing a URL off the API host: {target[:200]}", retryable=False)
+        status, headers, body = await self._exchange(target, cred, cached, budget)
+        if status in _REDIRECTS:
+            self._pacer.answered(budget, _rate(headers), clean=True)
+            location = _header(headers, "location")
+            if not location:
+                raise FetchError(f"HTTP {status} without a location", retryable=False)
+            return Moved(self.relative(urljoin(target, location)))
+        return self._classify(status, headers, body, budget, cred)
+
+    async def _exchange(
+        self, url: str, cred: Credential | None, cached: Validators | None, budget: Budget
+    ) -> tuple[int, Headers, bytes]:
+        headers = {
+            "User-Agent": [USER_AGENT],
+            "Accept": ["application/vnd.github+json"],
+            "X-GitHub-Api-Version": [API_VERSION],
+        }
+        if cred is not None:
+            headers["Authorization"] = [f"Bearer {cred.token}"]
+        if cached is not None and cached.etag:
+            headers["If-None-Match"] = [cached.etag]
+        elif cached is not None and cached.last_modified:
+            headers["If-Modified-Since"] = [cached.last_modified]
+
+        async def exchange() -> tuple[int, Headers, bytes]:
+            response = await self._http.get(url, headers=headers, allow_redirects=False)
+            body = await response.content()
+            return response.code, response.headers, body
+
+        attempt = Deferred.fromCoroutine(exchange())
+        attempt.addTimeout(self._timeout, self._clock)
+        try:
+            return await attempt
+        except CancelledError:
+            self._pacer.answered(budget, None, clean=False)
+            raise
+        except Exception as e:
+            self._pacer.answered(budget, None, clean=False)
+            raise FetchError(f"connection: {_describe(e)}") from None
+
+    def _classify(
+        self, status: int, headers: Headers, body: bytes, budget: Budget, cred: Credential | None
+    ) -> Result:
+        rate = _rate(headers)
+        limited = status in (403, 429) and _rate_limit_kind(headers, body) is not None
+        self._pacer.answered(budget, rate, clean=status < 500 and not limited)
+        if status == 200:
+            return Fetched(
+                body=_decode(body),
+                next_url=parse_link(_header(headers, "link")).get("next"),
+                etag=_header(headers, "etag"),
+                last_modified=_header(headers, "last-modified"),
+            )
+        if status == 304:
+            return NotModified()
+        if status == 204:
+            return Final("empty", "204 No Content")
+        if status == 401:
+            raise BadCredentials(cred.token_id if cred else "anonymous")
+        if status in (403, 429):
+            return self._forbidden(status, headers, body, budget)
+        final = {404: "not_found", 410: "gone", 451: "blocked"}.get(status)
+        if final:
+            return Final(final, f"{status} {_message(body)}")
+        retryable = status >= 500 or status in (202, 408)
+        raise FetchError(f"HTTP {status} {_message(body)}", retryable=retryable)
+
+    def _forbidden(self, status: int, headers: Headers, body: bytes, budget: Budget) -> Result:
+        now = self._clock.seconds()
+        kind = _rate_limit_kind(headers, body)
+        retry_after = parse_retry_after(_header(headers, "retry-after"), now)
+        if kind == "secondary":
+            until = self._pacer.secondary_limited(now, retry_after, budget)
+            raise RateLimited(until, f"{status} secondary rate limit", secondary=True)
+        if kind == "primary":
+            rate = _rate(headers)
+            reset = rate.reset_at if rate else now + 60.0
+            until = now + retry_after if retry_after is not None else reset + RESET_MARGIN
+            budget.spent(until)
+            raise RateLimited(until, f"{status} primary rate limit", secondary=False)
+        message = _message(body)
+        if "too large to list contributors" in message:
+            return Final("too_large", message)
+        return Final("forbidden", f"{status} {message}")
+
+
+def _header(headers: Headers, name: str) -> str | None:
+    values = headers.getRawHeaders(name)
+    return values[0] if values else None
+
+
+def _rate(headers: Headers) -> RateInfo | None:
+    return parse_rate_headers(
+        _header(headers, "x-ratelimit-limit"),
+        _header(headers, "x-ratelimit-remaining"),
+        _header(headers, "x-ratelimit-reset"),
+    )
+
+
+def _message(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body[:120].decode("utf-8", "replace")
+    message = data.get("message") if isinstance(data, dict) else None
+    return str(message)[:300] if message is not None else ""
+
+
+def _rate_limit_kind(headers: Headers, body: bytes) -> str | None:
+    """Tell a primary from a secondary limit by message first, then by headers."""
+    message = _message(body).lower()
+    if "secondary rate limit" in message or "abuse" in message:
+        return "secondary"
+    if "rate limit" in message:
+        return "primary"
+    if _header(headers, "x-ratelimit-remaining") == "0":
+        return "primary"
+    if _header(headers, "retry-after") is not None:
+        return "secondary"
+    return None
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise FetchError(f"bad API body: not JSON ({str(e)[:80]})") from None
+
+
+def _describe(error: BaseException) -> str:
+    reasons = getattr(error, "reasons", None)
+    if reasons:
+        return "; ".join(_describe(r.value) for r in reasons)
+    return f"{type(error).__name__}: {str(error)[:160]}"
+
+
+def tls_policy(ca_file: str | None) -> Any:
+    """Verify servers against the system CAs, or only against ``ca_file`` when given.
+
+    Both check the hostname with service-identity; ``ca_file`` serves GitHub
+    Enterprise behind a private CA, and tests with their own certificate.
+    """
+    from twisted.web.client import BrowserLikePolicyForHTTPS
+
+    if ca_file is None:
+        return BrowserLikePolicyForHTTPS()
+    from twisted.internet.ssl import Certificate, trustRootFromCertificates
+
+    with open(ca_file, "rb") as f:
+        pem = f.read()
+    blocks = [b"-----BEGIN CERTIFICATE-----" + part for part in pem.split(b"-----BEGIN CERTIFICATE-----")[1:]]
+    roots = trustRootFromCertificates([Certificate.loadPEM(block) for block in blocks])
+    return BrowserLikePolicyForHTTPS(trustRoot=roots)

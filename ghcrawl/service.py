@@ -1,0 +1,219 @@
+"""The Service: open the store, start the loop; on stop drain, cancel, flush and close.
+
+Every step of stopping has a deadline: twistd waits forever on a ``stopService``
+Deferred that never fires, so the whole stop is bounded by ``grace`` plus a
+few seconds whatever the network or the database thread is doing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
+from treq.client import HTTPClient
+
+from ghcrawl.config import Config
+from ghcrawl.credentials import Credential
+from ghcrawl.crawler import Crawler
+from ghcrawl.errors import BadCredentials, GhcrawlError
+from ghcrawl.github import Fetched, GitHub, tls_policy
+from ghcrawl.ratelimit import Budget, Pacer
+from ghcrawl.store import Store
+
+class QuietConnectionPool(HTTPConnectionPool):
+    """A connection pool whose factories do not log every connection they open."""
+
+    class _factory(_HTTP11ClientFactory):  # noqa: N801 - the name Twisted looks up
+        noisy = False
+
+
+#: Seconds past ``grace`` allowed for flushing writes and closing pools.
+STOP_SLACK = 3.0
+
+
+class CrawlService(Service):
+    """A crawl that starts with the reactor and stops cleanly with it."""
+
+    _log = Logger()
+
+    def __init__(self, config: Config, reactor: Any, stop_reactor: Callable[[], None]) -> None:
+        self.config = config
+        self._reactor = reactor
+        self._stop_reactor = stop_reactor
+        self.exit_code = 0
+        self.store: Store | None = None
+        self.crawler: Crawler | None = None
+        self.pacer: Pacer | None = None
+        self._http_pool: HTTPConnectionPool | None = None
+        self._progress: LoopingCall | None = None
+        self._starting: Deferred[None] | None = None
+        self._last_requests = 0
+
+    def startService(self) -> None:
+        super().startService()
+        self._starting = Deferred.fromCoroutine(self._start())
+        self._starting.addErrback(self._start_failed)
+
+    def _start_failed(self, failure: Failure) -> None:
+        if failure.check(GhcrawlError):
+            self.fatal(failure.getErrorMessage())
+        elif not failure.check(Exception) or failure.check(KeyboardInterrupt):
+            return
+        else:
+            self._log.failure("ghcrawl could not start", failure)
+            self.fatal(f"could not start: {failure.getErrorMessage()}")
+
+    def fatal(self, reason: str) -> None:
+        """Stop the whole process with one error line and a non-zero exit status."""
+        if self.exit_code == 0:
+            self._log.error("ghcrawl: {reason}", reason=reason)
+            self.exit_code = 1
+            self._reactor.callLater(0, self._stop_reactor)
+
+    async def _start(self) -> None:
+        config, clock = self.config, self._reactor
+        for warning in config.warnings:
+            self._log.warn("{warning}", warning=warning)
+        self.store = store = Store(config.db, config.max_depth)
+        await store.migrate()
+        recovered = await store.recover_leases()
+        added = await store.add_seeds(config.seeds)
+        reachable = await store.enqueue_reachable()
+        refreshed = 0
+        if config.once:
+            refreshed = await store.requeue_stale(clock.seconds() - config.refresh_after, clock.seconds())
+        self._log.info(
+            "database {db} open: {added} new seeds, {recovered} leases recovered, {reachable} users newly in reach, "
+            "{refreshed} tasks due for refresh", db=config.db, added=added, recovered=recovered,
+            reachable=reachable, refreshed=refreshed,
+        )
+        self._http_pool = QuietConnectionPool(clock, persistent=True)
+        self._http_pool.maxPersistentPerHost = config.concurrency
+        self._http_pool.retryAutomatically = False  # a silent retry would spend budget unseen
+        agent = Agent(clock, contextFactory=tls_policy(config.ca_file), pool=self._http_pool,
+                      connectTimeout=config.request_timeout)
+        self.pacer = Pacer([], config.concurrency, reserve=config.rate_limit_reserve,
+                           secondary_wait=config.secondary_limit_wait)
+        github = GitHub(HTTPClient(agent), clock, self.pacer, config.api_url, config.request_timeout)
+        credentials = await self._budgets(github, store)
+        self.crawler = Crawler(
+            store, github, self.pacer, clock, credentials,
+            max_attempts=config.max_attempts, retry_base=config.retry_base, retry_max=config.retry_max,
+            poll_interval=config.poll_interval, once=config.once,
+            on_finished=self._stop_reactor, on_fatal=self.fatal,
+        )
+        if self.running:
+            self.crawler.start()
+            self._progress = LoopingCall(self._report)
+            self._progress.clock = clock
+            self._progress.start(config.progress_interval, now=False).addErrback(
+                lambda f: self._log.failure("progress reporting stopped", f))
+
+    async def _budgets(self, github: GitHub, store: Store) -> dict[str, list[Credential | None]]:
+        """Check each token once (free ``/rate_limit``), group tokens by account, restore saved state."""
+        assert self.pacer is not None
+        if not self.config.credentials:
+            self._log.warn("no GitHub token: crawling at the unauthenticated budget (60 requests/hour)")
+            groups: dict[str, list[Credential | None]] = {"anonymous": [None]}
+        else:
+            groups = {}
+            for cred in self.config.credentials:
+                account = await self._account(github, cred)
+                if account is not None:
+                    groups.setdefault(account, []).append(cred)
+            if not groups:
+                raise GhcrawlError("no usable token: every token was rejected (401 Bad credentials)")
+        saved = await store.load_budgets()
+        now = self._reactor.seconds()
+        for budget_id in groups:
+            budget = next((b for b in self.pacer.budgets if b.budget_id == budget_id), None)
+            if budget is None:
+                budget = Budget(budget_id)
+                self.pacer.budgets.append(budget)
+            remaining, reset_at, limited_until = saved.get(budget_id, (None, 0.0, 0.0))
+            if budget.remaining is None and remaining is not None and reset_at > now:
+                budget.remaining, budget.reset_at = remaining, reset_at
+            self.pacer.paused_until = max(self.pacer.paused_until, limited_until)
+        return groups
+
+    async def _account(self, github: GitHub, cred: Credential) -> str | None:
+        """Name the account a token spends (GitHub counts budgets per account, not per token)."""
+        probe = Budget(cred.token_id, in_flight=1)
+        url = "/user" if len(self.config.credentials) > 1 else "/rate_limit"
+        try:
+            result = await github.fetch(url, probe, cred)
+        except BadCredentials as e:
+            self._log.error("{reason}; continuing without it", reason=str(e))
+            return None
+        except GhcrawlError as e:
+            self._log.warn("could not check token {token}: {reason}", token=cred.token_id, reason=str(e))
+            return cred.token_id
+        account = cred.token_id
+        if isinstance(result, Fetched) and isinstance(result.body, dict) and isinstance(result.body.get("id"), int):
+            account = f"account-{result.body['id']}" if url == "/user" else cred.token_id
+        existing = next((b for b in self.pacer.budgets if b.budget_id == account), None) if self.pacer else None
+        if existing is None and self.pacer is not None:
+            probe.budget_id = account
+            self.pacer.budgets.append(probe)
+        return account
+
+    async def _report(self) -> None:
+        if self.store is None or self.crawler is None or self.pacer is None:
+            return
+        counts = await self.store.progress()
+        now = self._reactor.seconds()
+        rate = (self.crawler.requests - self._last_requests) / self.config.progress_interval
+        self._last_requests = self.crawler.requests
+        budgets = self.pacer.budgets
+        remaining = sum(b.remaining or 0 for b in budgets) if budgets else 0
+        reset_in = max((b.reset_at - now for b in budgets), default=0.0)
+        self._log.info(
+            "progress: {users} users, {repos} repos, {contributors} contributor rows; "
+            "{pending} pending, {in_flight} in flight, {failed} failed; {rate:.1f} req/s; "
+            "rate limit {remaining} left, reset in {reset_in:.0f}s",
+            users=counts["users"], repos=counts["repos"], contributors=counts["contributors"],
+            pending=counts["pending"], in_flight=self.crawler.in_flight, failed=counts["failed"],
+            rate=rate, remaining=remaining, reset_in=max(0.0, reset_in),
+        )
+        await self.store.save_budgets(
+            [(b.budget_id, b.remaining, b.reset_at, self.pacer.paused_until) for b in budgets], now)
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        stopping = Deferred.fromCoroutine(self._stop())
+        stopping.addTimeout(self.config.grace + STOP_SLACK, self._reactor)
+        stopping.addErrback(lambda f: self._log.warn("stop did not finish cleanly: {e}", e=f.getErrorMessage()))
+        return stopping
+
+    async def _stop(self) -> None:
+        if self._starting is not None and not self._starting.called:
+            self._starting.cancel()
+        if self._progress is not None and self._progress.running:
+            self._progress.stop()
+        if self.crawler is not None:
+            self._log.info("stopping: draining {n} requests in flight (grace {grace}s)",
+                           n=self.crawler.in_flight, grace=self.config.grace)
+            cancelled = await self.crawler.drain(self.config.grace)
+            if cancelled and self.store is not None:
+                await self.store.release(cancelled)
+        if self.store is not None and self.pacer is not None:
+            now = self._reactor.seconds()
+            await self.store.save_budgets(
+                [(b.budget_id, b.remaining, b.reset_at, self.pacer.paused_until) for b in self.pacer.budgets], now)
+        if self._http_pool is not None:
+            closing = self._http_pool.closeCachedConnections()
+            closing.addTimeout(1.0, self._reactor)
+            try:
+                await closing
+            except Exception:
+                pass
+        if self.store is not None:
+            self.store.close()
+        self._log.info("stopped cleanly")

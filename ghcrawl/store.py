@@ -1,0 +1,578 @@
+"""The only module with SQL: rows, the frontier, validators and budgets.
+
+Every logical write is one ``runInteraction`` opened with ``BEGIN IMMEDIATE``, so
+the rows of a page and the work they cause commit together or not at all. The
+pool holds one connection in one thread (SQLite has one writer anyway); a
+PostgreSQL backend would implement the same public methods.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from importlib import resources
+from typing import Any, Iterable, Sequence
+from urllib.parse import quote
+
+from attrs import frozen
+from twisted.enterprise.adbapi import ConnectionPool, Transaction
+
+from ghcrawl.errors import StoreError
+from ghcrawl.models import Contribution, Repo, User
+
+SCHEMA_FILES = ("001_initial.sql",)
+SCHEMA_VERSION = len(SCHEMA_FILES)
+BUSY_TIMEOUT_MS = 10_000
+_USER_COLUMNS = (
+    "id, login, type, name, company, blog, location, bio, public_repos, followers, following, "
+    "created_at, updated_at"
+)
+_REPO_COLUMNS = (
+    "id, owner_id, full_name, name, description, fork, language, stargazers_count, forks_count, "
+    "open_issues_count, size, default_branch, created_at, updated_at, pushed_at, archived"
+)
+
+
+@frozen
+class Task:
+    """One unit of frontier work, as leased to the crawler."""
+
+    id: int
+    kind: str  # user, repos, contributors
+    key: str
+    url: str
+    first_url: str
+    depth: int
+    attempts: int
+    validators: dict[str, tuple[str | None, str | None, str | None]]
+
+    @property
+    def at_first_page(self) -> bool:
+        return self.url == self.first_url
+
+
+def user_url(login: str) -> str:
+    return "/users/" + quote(login, safe="")
+
+
+def repos_url(login: str) -> str:
+    return user_url(login) + "/repos?per_page=100"
+
+
+def contributors_url(full_name: str) -> str:
+    owner, _, name = full_name.partition("/")
+    return f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}/contributors?per_page=100"
+
+
+def check_database(path: str) -> None:
+    """Refuse, before anything is created, a path ghcrawl cannot use as its database."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise StoreError(f"database folder {folder} does not exist")
+    if not os.path.exists(path):
+        if not os.access(folder, os.W_OK):
+            raise StoreError(f"cannot create database {path}: folder {folder} is not writable")
+        return
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise StoreError(f"database {path} is not readable and writable")
+    try:
+        conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            version = _version(conn) if "schema_version" in tables else None
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"{path} is not a SQLite database ({e})") from None
+    if tables and version is None:
+        raise StoreError(f"{path} is not a ghcrawl database (it has other tables)")
+    if version is not None and version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {version}, newer than this ghcrawl ({SCHEMA_VERSION}); upgrade ghcrawl"
+        )
+
+
+def _version(conn: Any) -> int:
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def _open_connection(conn: sqlite3.Connection) -> None:
+    # Autocommit mode: every interaction opens its own BEGIN IMMEDIATE.
+    conn.isolation_level = None
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def _begin(txn: Transaction) -> None:
+    txn.execute("BEGIN IMMEDIATE")
+
+
+class Store:
+    """The crawl's database: a thin async interface over one SQLite connection."""
+
+    def __init__(self, path: str, max_depth: int) -> None:
+        self.path = path
+        self.max_depth = max_depth
+        self._pool = ConnectionPool(
+            "sqlite3",
+            path,
+            check_same_thread=False,
+            cp_min=1,
+            cp_max=1,
+            cp_openfun=_open_connection,
+            cp_noisy=False,
+        )
+
+    def close(self) -> None:
+        """Stop the database thread (only call once no interaction is running)."""
+        self._pool.close()
+
+    async def migrate(self) -> int:
+        """Bring the schema to this version, each step in its own transaction."""
+        return await self._pool.runWithConnection(_migrate)
+
+    async def recover_leases(self) -> int:
+        """Return work that a killed run left in flight to pending."""
+        return await self._pool.runInteraction(_recover_leases)
+
+    async def add_seeds(self, logins: Iterable[str]) -> int:
+        """Queue seed users at depth 0; a seed given twice is queued once."""
+        return await self._pool.runInteraction(_add_seeds, list(logins))
+
+    async def enqueue_reachable(self) -> int:
+        """Queue users now within max depth that have no work yet (max depth raised)."""
+        return await self._pool.runInteraction(_enqueue_reachable, self.max_depth)
+
+    async def requeue_stale(self, before: float, now: float) -> int:
+        """Put finished work last done before ``before`` back, from its first page."""
+        return await self._pool.runInteraction(_requeue_stale, before, now)
+
+    async def claim(self, n: int, now: float) -> list[Task]:
+        """Lease up to ``n`` due tasks, lowest depth first."""
+        return await self._pool.runInteraction(_claim, n, now)
+
+    async def release(self, task_ids: Sequence[int]) -> None:
+        """Give leased tasks back untouched (shutdown, or no budget after all)."""
+        await self._pool.runInteraction(_release, list(task_ids))
+
+    async def commit_user(self, task: Task, user: User, page: Page) -> None:
+        """Store a profile and queue the user's repository listing."""
+        await self._pool.runInteraction(_commit_user, task, user, page, self.max_depth)
+
+    async def commit_repos(self, task: Task, repos: list[Repo], page: Page) -> None:
+        """Store one page of a user's repositories and queue their contributor listings."""
+        await self._pool.runInteraction(_commit_repos, task, repos, page)
+
+    async def commit_contributors(
+        self, task: Task, contributions: list[Contribution], page: Page
+    ) -> None:
+        """Store one page of contributors, as users one step deeper, and queue them."""
+        await self._pool.runInteraction(_commit_contributors, task, contributions, page, self.max_depth)
+
+    async def not_modified(self, task: Task, page: Page) -> str | None:
+        """Record a 304: only fetch times change; returns the cached next page."""
+        return await self._pool.runInteraction(_not_modified, task, page)
+
+    async def finish(self, task: Task, outcome: str, now: float) -> None:
+        """Close a task with a final answer (404, 204, 451, too large...)."""
+        await self._pool.runInteraction(_finish, task, outcome, now)
+
+    async def move(self, task: Task, url: str, now: float) -> None:
+        """Point a task at where a redirect says its resource now lives."""
+        await self._pool.runInteraction(_move, task, url, now)
+
+    async def retry(self, task: Task, at: float, reason: str, *, attempt: bool) -> None:
+        """Put a task back for later, counting an attempt unless GitHub asked us to wait."""
+        await self._pool.runInteraction(_retry, task, at, reason, attempt)
+
+    async def fail(self, task: Task, reason: str, now: float) -> None:
+        """Give up on a task, keeping the reason for ``ghcrawl status``."""
+        await self._pool.runInteraction(_fail, task, reason, now)
+
+    async def progress(self) -> dict[str, int]:
+        """Counts for the progress line."""
+        return await self._pool.runInteraction(_progress)
+
+    async def next_due(self) -> float | None:
+        """When the earliest pending task becomes due, or None when nothing is pending."""
+        return await self._pool.runInteraction(_next_due)
+
+    async def load_budgets(self) -> dict[str, tuple[int | None, float, float]]:
+        """Budget state a previous run left: remaining, reset and limited-until per budget."""
+        return await self._pool.runInteraction(_load_budgets)
+
+    async def save_budgets(self, rows: list[tuple[str, int | None, float, float]], now: float) -> None:
+        """Persist budget state so a restart loop cannot burst into a limit."""
+        await self._pool.runInteraction(_save_budgets, rows, now)
+
+
+@frozen
+class Page:
+    """What a fetched page leaves behind besides rows: cursor, validators, time."""
+
+    url: str
+    next_url: str | None
+    now: float
+    iso_now: str
+    token_id: str = "anonymous"
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def _migrate(conn: sqlite3.Connection) -> int:
+    cur = conn.cursor()
+    try:
+        have = {r[0] for r in cur.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = _version(cur) if "schema_version" in have else 0
+        if have and "schema_version" not in have:
+            raise StoreError("not a ghcrawl database (it has other tables)")
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"schema version {version} is newer than this ghcrawl ({SCHEMA_VERSION})")
+        for number, name in enumerate(SCHEMA_FILES, start=1):
+            if number <= version:
+                continue
+            ddl = resources.files("ghcrawl").joinpath("schema", name).read_text("utf-8")
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _statements(ddl):
+                    cur.execute(statement)
+                cur.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+                    (number,),
+                )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return SCHEMA_VERSION
+    finally:
+        cur.close()
+
+
+def _statements(ddl: str) -> list[str]:
+    lines = [line.split("--", 1)[0] for line in ddl.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _recover_leases(txn: Transaction) -> int:
+    _begin(txn)
+    txn.execute("UPDATE tasks SET state = 'pending' WHERE state = 'leased'")
+    return int(txn.rowcount)
+
+
+def _add_user_task(txn: Transaction, login: str, depth: int, now: float) -> None:
+    url = user_url(login)
+    txn.execute(
+        "INSERT INTO tasks (kind, key, first_url, url, depth, updated_at) VALUES ('user', ?, ?, ?, ?, ?) "
+        "ON CONFLICT (kind, key) DO UPDATE SET depth = MIN(depth, excluded.depth)",
+        (login.lower(), url, url, depth, now),
+    )
+
+
+def _add_seeds(txn: Transaction, logins: list[str]) -> int:
+    _begin(txn)
+    txn.execute("SELECT COUNT(*) FROM tasks WHERE kind = 'user'")
+    before = txn.fetchone()[0]
+    for login in logins:
+        _add_user_task(txn, login, 0, 0.0)
+    txn.execute("SELECT COUNT(*) FROM tasks WHERE kind = 'user'")
+    return int(txn.fetchone()[0] - before)
+
+
+def _enqueue_reachable(txn: Transaction, max_depth: int) -> int:
+    _begin(txn)
+    txn.execute(
+        "INSERT INTO tasks (kind, key, first_url, url, depth) "
+        "SELECT 'user', lower(login), '/users/' || login, '/users/' || login, depth FROM users "
+        "WHERE depth <= ? AND fetched_at IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.kind = 'user' AND t.key = lower(users.login)) "
+        "ON CONFLICT (kind, key) DO NOTHING",
+        (max_depth,),
+    )
+    return int(txn.rowcount)
+
+
+def _requeue_stale(txn: Transaction, before: float, now: float) -> int:
+    _begin(txn)
+    txn.execute(
+        "UPDATE tasks SET state = 'pending', url = first_url, attempts = 0, next_attempt_at = 0, "
+        "outcome = NULL, updated_at = ? WHERE state = 'done' AND updated_at < ?",
+        (now, before),
+    )
+    return int(txn.rowcount)
+
+
+def _claim(txn: Transaction, n: int, now: float) -> list[Task]:
+    _begin(txn)
+    txn.execute(
+        "UPDATE tasks SET state = 'leased', updated_at = ?, "
+        "pass_started_at = CASE WHEN url = first_url THEN strftime('%Y-%m-%dT%H:%M:%fZ', ?, 'unixepoch') "
+        "ELSE pass_started_at END "
+        "WHERE id IN (SELECT id FROM tasks WHERE state = 'pending' AND next_attempt_at <= ? "
+        "ORDER BY depth, id LIMIT ?) "
+        "RETURNING id, kind, key, url, first_url, depth, attempts",
+        (now, now, now, n),
+    )
+    rows = txn.fetchall()
+    tasks = []
+    for row in rows:
+        txn.execute(
+            "SELECT token_id, etag, last_modified, next_url FROM http_cache WHERE url = ?", (row[3],)
+        )
+        validators = {t: (e, lm, nx) for t, e, lm, nx in txn.fetchall()}
+        tasks.append(Task(*row, validators=validators))
+    tasks.sort(key=lambda t: (t.depth, t.id))
+    return tasks
+
+
+def _release(txn: Transaction, ids: list[int]) -> None:
+    _begin(txn)
+    txn.executemany("UPDATE tasks SET state = 'pending' WHERE id = ? AND state = 'leased'", [(i,) for i in ids])
+
+
+def _remember(txn: Transaction, page: Page) -> None:
+    if page.etag or page.last_modified:
+        txn.execute(
+            "INSERT INTO http_cache (url, token_id, etag, last_modified, next_url) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (url, token_id) DO UPDATE SET etag = excluded.etag, "
+            "last_modified = excluded.last_modified, next_url = excluded.next_url",
+            (page.url, page.token_id, page.etag, page.last_modified, page.next_url),
+        )
+
+
+def _advance(txn: Transaction, task: Task, next_url: str | None, now: float) -> None:
+    """Move the cursor to the next page (still leased), or finish the task."""
+    if next_url:
+        txn.execute(
+            "UPDATE tasks SET url = ?, attempts = 0, outcome = NULL, updated_at = ? WHERE id = ?",
+            (next_url, now, task.id),
+        )
+    else:
+        txn.execute(
+            "UPDATE tasks SET state = 'done', url = first_url, attempts = 0, outcome = NULL, "
+            "updated_at = ? WHERE id = ?",
+            (now, task.id),
+        )
+
+
+def _commit_user(txn: Transaction, task: Task, user: User, page: Page, max_depth: int) -> None:
+    _begin(txn)
+    values = [getattr(user, c.strip()) for c in _USER_COLUMNS.split(",")]
+    updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _USER_COLUMNS.split(",")[1:])
+    txn.execute(
+        f"INSERT INTO users ({_USER_COLUMNS}, depth, fetched_at) VALUES ({', '.join('?' * 15)}) "
+        f"ON CONFLICT (id) DO UPDATE SET {updates}, fetched_at = excluded.fetched_at",
+        (*values, task.depth, page.iso_now),
+    )
+    depth = _relax(txn, user.id, task.depth, max_depth)
+    url = repos_url(user.login)
+    txn.execute(
+        "INSERT INTO tasks (kind, key, first_url, url, depth, updated_at) VALUES ('repos', ?, ?, ?, ?, ?) "
+        "ON CONFLICT (kind, key) DO UPDATE SET depth = MIN(depth, excluded.depth)",
+        (str(user.id), url, url, depth, page.now),
+    )
+    _remember(txn, page)
+    _advance(txn, task, page.next_url, page.now)
+
+
+def _owner_depth(txn: Transaction, owner_id: int) -> int:
+    txn.execute("SELECT depth FROM users WHERE id = ?", (owner_id,))
+    row = txn.fetchone()
+    if row is None:
+        raise StoreError(f"repository owner {owner_id} is not stored")
+    return int(row[0])
+
+
+def _commit_repos(txn: Transaction, task: Task, repos: list[Repo], page: Page) -> None:
+    _begin(txn)
+    owner_id = int(task.key)
+    depth = _owner_depth(txn, owner_id)
+    mine = [r for r in repos if r.owner_id == owner_id]
+    updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _REPO_COLUMNS.split(",")[1:])
+    txn.executemany(
+        f"INSERT INTO repos ({_REPO_COLUMNS}, fetched_at) VALUES ({', '.join('?' * 17)}) "
+        f"ON CONFLICT (id) DO UPDATE SET {updates}, fetched_at = excluded.fetched_at",
+        [(*(getattr(r, c.strip()) for c in _REPO_COLUMNS.split(",")), page.iso_now) for r in mine],
+    )
+    txn.executemany(
+        "INSERT INTO tasks (kind, key, first_url, url, depth, updated_at) "
+        "VALUES ('contributors', ?, ?, ?, ?, ?) ON CONFLICT (kind, key) DO NOTHING",
+        [
+            (str(r.id), contributors_url(r.full_name), contributors_url(r.full_name), depth, page.now)
+            for r in mine
+            if not r.fork
+        ],
+    )
+    _remember(txn, page)
+    _advance(txn, task, page.next_url, page.now)
+
+
+def _commit_contributors(
+    txn: Transaction, task: Task, contributions: list[Contribution], page: Page, max_depth: int
+) -> None:
+    _begin(txn)
+    repo_id = int(task.key)
+    txn.execute("SELECT owner_id FROM repos WHERE id = ?", (repo_id,))
+    row = txn.fetchone()
+    if row is None:
+        raise StoreError(f"repository {repo_id} is not stored")
+    depth = _owner_depth(txn, int(row[0])) + 1
+    for c in contributions:
+        u = c.user
+        txn.execute(
+            "INSERT INTO users (id, login, type, depth) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET login = excluded.login, type = excluded.type",
+            (u.id, u.login, u.type, depth),
+        )
+        _relax(txn, u.id, depth, max_depth)
+    txn.executemany(
+        "INSERT INTO contributors (repo_id, user_id, contributions, seen_at, seen_on_page) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (repo_id, user_id) DO UPDATE SET "
+        "contributions = excluded.contributions, seen_at = excluded.seen_at, seen_on_page = excluded.seen_on_page",
+        [(repo_id, c.user.id, c.contributions, page.iso_now, page.url) for c in contributions],
+    )
+    _remember(txn, page)
+    if not page.next_url:
+        _end_contributor_pass(txn, task, repo_id, "ok")
+    _advance(txn, task, page.next_url, page.now)
+
+
+def _end_contributor_pass(txn: Transaction, task: Task, repo_id: int, status: str) -> None:
+    """Drop rows a completed walk no longer showed: the list shrank."""
+    txn.execute(
+        "DELETE FROM contributors WHERE repo_id = ? AND (seen_at IS NULL OR seen_at < "
+        "(SELECT pass_started_at FROM tasks WHERE id = ?))",
+        (repo_id, task.id),
+    )
+    txn.execute("UPDATE repos SET contributors_status = ? WHERE id = ?", (status, repo_id))
+
+
+def _relax(txn: Transaction, user_id: int, depth: int, max_depth: int) -> int:
+    """Lower a user's depth (and that of everyone reached through them); queue who is now in reach."""
+    txn.execute("SELECT depth, login FROM users WHERE id = ?", (user_id,))
+    current, login = txn.fetchone()
+    if current < depth:
+        return int(current)
+    if current > depth:
+        txn.execute(
+            "WITH RECURSIVE reach (id, depth) AS (VALUES (?, ?) UNION "
+            "SELECT c.user_id, reach.depth + 1 FROM reach JOIN repos r ON r.owner_id = reach.id "
+            "JOIN contributors c ON c.repo_id = r.id JOIN users u ON u.id = c.user_id "
+            "WHERE u.depth > reach.depth + 1) "
+            "UPDATE users SET depth = (SELECT MIN(depth) FROM reach WHERE reach.id = users.id) "
+            "WHERE id IN (SELECT id FROM reach) "
+            "RETURNING id, login, depth",
+            (user_id, depth),
+        )
+        for reached_id, reached_login, d in txn.fetchall():
+            txn.execute(
+                "UPDATE tasks SET depth = MIN(depth, ?) WHERE (kind = 'user' AND key = lower(?)) "
+                "OR (kind = 'repos' AND key = ?)",
+                (d, reached_login, str(reached_id)),
+            )
+            if d <= max_depth:
+                _add_user_task(txn, reached_login, d, 0.0)
+    elif depth <= max_depth:
+        _add_user_task(txn, login, depth, 0.0)
+    return depth
+
+
+def _not_modified(txn: Transaction, task: Task, page: Page) -> str | None:
+    _begin(txn)
+    txn.execute("SELECT next_url FROM http_cache WHERE url = ? AND token_id = ?", (page.url, page.token_id))
+    row = txn.fetchone()
+    next_url = row[0] if row else None
+    if task.kind == "user":
+        txn.execute("UPDATE users SET fetched_at = ? WHERE lower(login) = ?", (page.iso_now, task.key))
+    elif task.kind == "repos":
+        txn.execute("UPDATE repos SET fetched_at = ? WHERE owner_id = ?", (page.iso_now, int(task.key)))
+    else:
+        txn.execute(
+            "UPDATE contributors SET seen_at = ? WHERE repo_id = ? AND seen_on_page = ?",
+            (page.iso_now, int(task.key), page.url),
+        )
+        if not next_url:
+            _end_contributor_pass(txn, task, int(task.key), "ok")
+    _advance(txn, task, next_url, page.now)
+    return next_url
+
+
+def _finish(txn: Transaction, task: Task, outcome: str, now: float) -> None:
+    _begin(txn)
+    txn.execute(
+        "UPDATE tasks SET state = 'done', url = first_url, outcome = ?, updated_at = ? WHERE id = ?",
+        (outcome, now, task.id),
+    )
+    if task.kind == "contributors":
+        if outcome == "empty":
+            txn.execute("DELETE FROM contributors WHERE repo_id = ?", (int(task.key),))
+        txn.execute("UPDATE repos SET contributors_status = ? WHERE id = ?", (outcome, int(task.key)))
+
+
+def _move(txn: Transaction, task: Task, url: str, now: float) -> None:
+    _begin(txn)
+    txn.execute(
+        "UPDATE tasks SET url = ?, first_url = CASE WHEN url = first_url THEN ? ELSE first_url END, "
+        "attempts = attempts + 1, state = 'pending', updated_at = ? WHERE id = ?",
+        (url, url, now, task.id),
+    )
+
+
+def _retry(txn: Transaction, task: Task, at: float, reason: str, attempt: bool) -> None:
+    _begin(txn)
+    txn.execute(
+        "UPDATE tasks SET state = 'pending', next_attempt_at = ?, outcome = ?, "
+        "attempts = attempts + ?, updated_at = ? WHERE id = ?",
+        (at, reason[:500], 1 if attempt else 0, at, task.id),
+    )
+
+
+def _fail(txn: Transaction, task: Task, reason: str, now: float) -> None:
+    _begin(txn)
+    txn.execute(
+        "UPDATE tasks SET state = 'failed', outcome = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
+        (reason[:500], now, task.id),
+    )
+
+
+def _progress(txn: Transaction) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for table in ("users", "repos", "contributors"):
+        txn.execute(f"SELECT COUNT(*) FROM {table}")
+        counts[table] = int(txn.fetchone()[0])
+    for state in ("pending", "leased", "done", "failed"):
+        counts[state] = 0
+    txn.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state")
+    for state, n in txn.fetchall():
+        counts[state] = int(n)
+    return counts
+
+
+def _next_due(txn: Transaction) -> float | None:
+    txn.execute("SELECT MIN(next_attempt_at) FROM tasks WHERE state = 'pending'")
+    row = txn.fetchone()
+    return None if row[0] is None else float(row[0])
+
+
+def _load_budgets(txn: Transaction) -> dict[str, tuple[int | None, float, float]]:
+    txn.execute("SELECT token_id, remaining, reset_at, limited_until FROM rate_limits")
+    return {t: (r, float(reset or 0), float(lim or 0)) for t, r, reset, lim in txn.fetchall()}
+
+
+def _save_budgets(txn: Transaction, rows: list[tuple[str, int | None, float, float]], now: float) -> None:
+    _begin(txn)
+    txn.executemany(
+        "INSERT INTO rate_limits (token_id, remaining, reset_at, limited_until, updated_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (token_id) DO UPDATE SET remaining = excluded.remaining, "
+        "reset_at = excluded.reset_at, limited_until = excluded.limited_until, updated_at = excluded.updated_at",
+        [(*row, now) for row in rows],
+    )
+
+
+def dumps(value: Any) -> str:
+    """JSON for the few structured values kept in text columns."""
+    return json.dumps(value, sort_keys=True)

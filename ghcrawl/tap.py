@@ -1,0 +1,106 @@
+"""The composition root: command-line options, and the only code that touches the global reactor."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+from twisted.python import usage
+
+from ghcrawl import config as config_module
+from ghcrawl.errors import GhcrawlError
+from ghcrawl.service import CrawlService
+from ghcrawl.store import check_database
+
+
+class Options(usage.Options):
+    """``twistd ghcrawl`` flags; each overrides the same key of the TOML file."""
+
+    synopsis = "[--config FILE] [--db PATH] [--api-url URL] [--seed LOGIN]... [options]"
+    optFlags = [["once", None, "Exit 0 once no work is pending (batch runs, cron, tests)."]]
+    optParameters = [
+        ["config", "c", None, "TOML configuration file."],
+        ["db", None, None, "SQLite database path [default: ghcrawl.sqlite]."],
+        ["api-url", None, None, "GitHub API base URL [default: https://api.github.com]."],
+        ["seeds-file", None, None, "File with one seed login per line."],
+        ["max-depth", None, None, "Crawl users up to this many steps from a seed [default: 1]."],
+        ["concurrency", None, None, "Requests in flight at most [default: 10]."],
+        ["grace", None, None, "Seconds to let requests finish on SIGINT/SIGTERM [default: 10]."],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["seeds"] = []
+        self.config: config_module.Config | None = None
+
+    def opt_seed(self, login: str) -> None:
+        """A seed user's login (repeatable)."""
+        self["seeds"].append(login)
+
+    def parseOptions(self, options: Any = None) -> None:
+        # One line per problem: twistd would otherwise print the whole usage text first.
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            sys.stderr.write(f"twistd ghcrawl: error: {e}\n")
+            sys.exit(2)
+
+    def postOptions(self) -> None:
+        flags = {
+            "db": self["db"],
+            "api_url": self["api-url"],
+            "seeds": self["seeds"] or None,
+            "seeds_file": self["seeds-file"],
+            "max_depth": self["max-depth"],
+            "concurrency": self["concurrency"],
+            "grace": self["grace"],
+            "once": True if self["once"] else None,
+        }
+        try:
+            self.config = config_module.load(flags, os.environ, self["config"])
+            check_database(self.config.db)
+        except GhcrawlError as e:
+            raise usage.UsageError(str(e)) from None
+
+
+def makeService(options: Options) -> CrawlService:
+    """Build the crawl service and wire it to the reactor's shutdown."""
+    from twisted.internet import reactor
+
+    assert options.config is not None
+    service = CrawlService(options.config, reactor, _stopper(reactor))
+    reactor.addSystemEventTrigger("before", "shutdown", _arm_hard_exit)
+    reactor.addSystemEventTrigger("after", "shutdown", _exit_status, reactor, service)
+    return service
+
+
+def _stopper(reactor: Any) -> Any:
+    def stop() -> None:
+        if reactor.running:
+            reactor.stop()
+
+    return stop
+
+
+def _arm_hard_exit() -> None:
+    """A second SIGINT/SIGTERM while draining exits at once (transactions keep the data whole)."""
+
+    def now(signum: int, frame: Any) -> None:
+        sys.stderr.write("ghcrawl: second signal, exiting now\n")
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGINT, now)
+    signal.signal(signal.SIGTERM, now)
+
+
+def _exit_status(reactor: Any, service: CrawlService) -> None:
+    """Exit 0 after a clean drain, non-zero after a fatal error."""
+    # twistd re-raises the stop signal after the reactor returns, which would turn
+    # a clean drain into "killed by SIGTERM"; a drained crawl is a success.
+    reactor._exitSignal = None
+    if service.exit_code:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(service.exit_code)
