@@ -11,7 +11,7 @@ from tests.test_fakehub_support import START, fixture, make
 class PrimaryLimitTests(SynchronousTestCase):
     def test_last_unit_succeeds_next_fails(self) -> None:
         """The request spending the last unit is a 200 with remaining 0; the next is a 403."""
-        graph, hub, client, clock = make(rate_limit=3)
+        graph, hub, client, _clock = make(rate_limit=3)
         path = f"/users/{graph.suggested_seeds[0]}"
         answers = [client.get(path, token="a") for _ in range(4)]
         self.assertEqual([a.code for a in answers], [200, 200, 200, 403])
@@ -25,7 +25,7 @@ class PrimaryLimitTests(SynchronousTestCase):
 
     def test_window_resets_with_clock(self) -> None:
         """After the window ends the budget is full again and reset moves on."""
-        graph, hub, client, clock = make(rate_limit=1, rate_window=60)
+        graph, _hub, client, clock = make(rate_limit=1, rate_window=60)
         path = f"/users/{graph.suggested_seeds[0]}"
         client.get(path, token="a")
         self.assertEqual(client.get(path, token="a").code, 403)
@@ -35,7 +35,7 @@ class PrimaryLimitTests(SynchronousTestCase):
 
     def test_unauthenticated_budget_and_message(self) -> None:
         """Without a token the budget is unauth_rate_limit and the 403 names the IP."""
-        graph, hub, client, clock = make(unauth_rate_limit=1)
+        graph, _hub, client, _clock = make(unauth_rate_limit=1)
         path = f"/users/{graph.suggested_seeds[0]}"
         self.assertEqual(client.get(path).headers["x-ratelimit-limit"], "1")
         denied = client.get(path)
@@ -46,7 +46,7 @@ class PrimaryLimitTests(SynchronousTestCase):
 
     def test_budget_shared_by_owner_tokens(self) -> None:
         """Two tokens of one user share a budget; another user's token does not."""
-        graph, hub, client, clock = make(rate_limit=2, tokens={"t1": "ann", "t2": "ann", "t3": "bob"})
+        graph, _hub, client, _clock = make(rate_limit=2, tokens={"t1": "ann", "t2": "ann", "t3": "bob"})
         path = f"/users/{graph.suggested_seeds[0]}"
         client.get(path, token="t1")
         client.get(path, token="t2")
@@ -55,7 +55,7 @@ class PrimaryLimitTests(SynchronousTestCase):
 
     def test_bad_credentials(self) -> None:
         """An unknown token gets 401 Bad credentials and is not charged."""
-        graph, hub, client, clock = make(tokens={"good": "ann"})
+        graph, hub, client, _clock = make(tokens={"good": "ann"})
         answer = client.get(f"/users/{graph.suggested_seeds[0]}", token="wrong")
         self.assertEqual(answer.code, 401)
         self.assertEqual(answer.json(), {"message": "Bad credentials",
@@ -65,7 +65,7 @@ class PrimaryLimitTests(SynchronousTestCase):
 
     def test_no_user_agent(self) -> None:
         """A request without User-Agent is refused with 403 and costs nothing."""
-        graph, hub, client, clock = make()
+        graph, hub, client, _clock = make()
         answer = client.get(f"/users/{graph.suggested_seeds[0]}", agent=False)
         self.assertEqual(answer.code, 403)
         self.assertIn("User-Agent", answer.json()["message"])
@@ -116,7 +116,7 @@ class SecondaryLimitTests(SynchronousTestCase):
 
 class FaultTests(SynchronousTestCase):
     def _codes(self, fault: str, count: int = 3) -> list[object]:
-        graph, hub, client, clock = make(fault_rate=1.0, faults=(fault,), stall=5)
+        graph, hub, client, _clock = make(fault_rate=1.0, faults=(fault,), stall=5)
         self.hub = hub
         out: list[object] = []
         for _ in range(count):
@@ -149,7 +149,7 @@ class FaultTests(SynchronousTestCase):
     def test_faults_deterministic(self) -> None:
         """The same fault seed injects faults on the same requests."""
         def pattern() -> list[int]:
-            graph, hub, client, clock = make(fault_rate=0.5, faults=("500", "503"), fault_seed=7)
+            graph, _hub, client, _clock = make(fault_rate=0.5, faults=("500", "503"), fault_seed=7)
             return [client.get(f"/users/{graph.suggested_seeds[0]}").code for _ in range(12)]
         first = pattern()
         self.assertEqual(first, pattern())
