@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -135,7 +136,13 @@ def serve(args: argparse.Namespace) -> int:
         print(f"ghcrawl-fakehub: cannot listen: {failure.getErrorMessage()}", file=sys.stderr)
         reactor.stop()
 
+    def stop(_signum: int, _frame: Any) -> None:
+        reactor.callFromThread(reactor.stop)
+
     endpoint.listen(QuietSite(hub.resource)).addCallbacks(listening, failed)
+    # Our own handlers: the reactor's are not always in place when TLS is set up.
+    reactor.callWhenRunning(signal.signal, signal.SIGTERM, stop)
+    reactor.callWhenRunning(signal.signal, signal.SIGINT, stop)
     reactor.run()
     return 0
 
