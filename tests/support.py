@@ -13,6 +13,8 @@ import time
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: The twistd script of the Python running the tests (a venv's, in CI).
+TWISTD = os.path.join(os.path.dirname(sys.executable), "twistd")
 TOKEN = "ghp_testtoken0000000000000000000000000001"
 
 
@@ -72,7 +74,7 @@ def twistd(workdir: str, *args: str, token: str | None = TOKEN) -> subprocess.Po
     """Start ``twistd -n ghcrawl`` (no pid file) in ``workdir``, output to crawl.log."""
     log = open(os.path.join(workdir, "crawl.log"), "ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "twisted", "--nodaemon", "--pidfile=", "ghcrawl", *args],
+        [TWISTD, "--nodaemon", "--pidfile=", "ghcrawl", *args],
         cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=crawl_env(token),
     )
 
