@@ -1,0 +1,201 @@
+"""The ``ghcrawl`` command: look at, export and steer a crawl database, daemon running or not.
+
+It talks to SQLite directly (no reactor): reads see one consistent snapshot,
+writes are single short ``BEGIN IMMEDIATE`` transactions that wait for the
+daemon's lock, and a running daemon notices new pending work by polling.
+Problems with the database are one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from ghcrawl import export, store
+from ghcrawl.errors import GhcrawlError
+from ghcrawl.models import valid_login
+
+PROG = "ghcrawl"
+STATES = ("pending", "leased", "done", "failed")
+
+
+class CommandError(GhcrawlError):
+    """A request the command refuses (bad login...): one line, exit 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Inspect and steer a ghcrawl database.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    status = commands.add_parser("status", help="counts, frontier, failures, rate limits, last activity")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    exporter = commands.add_parser("export", help="write users, repos and contributors, or the graph")
+    exporter.add_argument("--format", required=True, choices=export.FORMATS)
+    exporter.add_argument("--out", default=".", metavar="DIR", help="output folder (created) [default: .]")
+    seed = commands.add_parser("seed", help="queue seed users")
+    seed_commands = seed.add_subparsers(dest="seed_command", required=True, metavar="ACTION")
+    add = seed_commands.add_parser("add", help="queue logins as depth-0 users")
+    add.add_argument("logins", nargs="+", metavar="LOGIN")
+    retry = commands.add_parser("retry-failed", help="put failed tasks back to pending")
+    retry.add_argument("--reason", help="only tasks whose failure reason contains this text")
+    for sub in (status, exporter, add, retry):
+        sub.add_argument("--db", required=True, metavar="PATH", help="the crawl's SQLite database")
+    return parser
+
+
+def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None,
+         now: float | None = None) -> int:
+    """Run one subcommand; returns the exit status (0 ok, 1 failed, 2 unusable input)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = _parser().parse_args(argv)
+    now = time.time() if now is None else now
+    try:
+        return _COMMANDS[args.command](args, out, now)
+    except GhcrawlError as e:
+        err.write(f"{PROG}: error: {e}\n")
+        return 2
+    except sqlite3.Error as e:
+        err.write(f"{PROG}: error: database {args.db}: {e}\n")
+        return 1
+    except OSError as e:
+        err.write(f"{PROG}: error: {e.filename or ''}: {e.strerror or e}\n")
+        return 1
+
+
+def _status(args: argparse.Namespace, out: TextIO, now: float) -> int:
+    conn = store.open_offline(args.db)
+    try:
+        with store.snapshot(conn):
+            report = _report(conn, now)
+    finally:
+        conn.close()
+    report["database"] = args.db
+    if args.json:
+        out.write(json.dumps(report, indent=2) + "\n")
+    else:
+        out.write(_format(report))
+    return 0
+
+
+def _report(conn: sqlite3.Connection, now: float) -> dict[str, Any]:
+    """Everything ``status`` shows, as plain JSON-ready values."""
+    counts = store.status_counts(conn)
+    by_state = dict.fromkeys(STATES, 0)
+    rows = []
+    for depth, kind, state, n in store.frontier_counts(conn):
+        by_state[state] = by_state.get(state, 0) + n
+        rows.append({"depth": depth, "kind": kind, "state": state, "count": n})
+    last = store.last_activity(conn)
+    return {
+        "now": _iso(now),
+        "schema_version": counts.pop("schema_version"),
+        "counts": counts,
+        "frontier": {"by_state": by_state, "by_depth_kind": rows},
+        "failures": [{"reason": r, "count": n} for r, n in store.failure_reasons(conn, 10)],
+        "rate_limits": [
+            {"token_id": token, "remaining": remaining, "reset_at": _iso(reset), "reset_in": _secs(reset - now),
+             "limited_until": _iso(limited), "limited_for": _secs(max(0.0, limited - now)), "saved_at": _iso(at)}
+            for token, remaining, reset, limited, at in store.rate_limit_state(conn)
+        ],
+        "last_activity": {"at": _iso(last), "ago": _secs(now - last) if last else None},
+    }
+
+
+def _iso(t: float | None) -> str | None:
+    if not t:
+        return None
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _secs(delta: float) -> int:
+    return round(delta)
+
+
+def _when(at: str | None, delta: int | None, future: bool) -> str:
+    if at is None or delta is None:
+        return "-"
+    if future:
+        return f"{at} (in {delta}s)" if delta >= 0 else f"{at} ({-delta}s ago)"
+    return f"{at} ({delta}s ago)"
+
+
+def _format(report: dict[str, Any]) -> str:
+    """Render a status report as aligned plain text."""
+    c = report["counts"]
+    lines = [
+        f"database       {report['database']} (schema {report['schema_version']})",
+        f"users          {c['users']} ({c['users_with_profile']} with profile)",
+        f"repos          {c['repos']} ({c['forks']} forks)",
+        f"contributors   {c['contributors']} rows",
+        "",
+        f"{'frontier':<22}" + "".join(f"{s:>10}" for s in STATES),
+        f"{'  all':<22}" + "".join(f"{report['frontier']['by_state'].get(s, 0):>10}" for s in STATES),
+    ]
+    cells: dict[tuple[int, str], dict[str, int]] = {}
+    for row in report["frontier"]["by_depth_kind"]:
+        cells.setdefault((row["depth"], row["kind"]), {})[row["state"]] = row["count"]
+    for (depth, kind), n in cells.items():
+        lines.append(f"{f'  depth {depth} {kind}':<22}" + "".join(f"{n.get(s, 0):>10}" for s in STATES))
+    lines += ["", "failures (top reasons)" if report["failures"] else "failures       none"]
+    lines += [f"{f['count']:>10}  {f['reason']}" for f in report["failures"]]
+    lines += ["", "rate limits" if report["rate_limits"] else "rate limits    none recorded"]
+    for r in report["rate_limits"]:
+        remaining = "?" if r["remaining"] is None else r["remaining"]
+        limited = _when(r["limited_until"], r["limited_for"], True) if r["limited_until"] else "no"
+        lines.append(f"  {r['token_id']:<14} remaining {remaining:<6} reset "
+                     f"{_when(r['reset_at'], r['reset_in'], True)}  limited until {limited}")
+    last = report["last_activity"]
+    lines += ["", f"last activity  {_when(last['at'], last['ago'], False) if last['at'] else 'never'}"]
+    return "\n".join(lines) + "\n"
+
+
+def _export(args: argparse.Namespace, out: TextIO, now: float) -> int:
+    conn = store.open_offline(args.db)
+    try:
+        written = export.export(conn, args.format, args.out)
+    finally:
+        conn.close()
+    unit = "edges" if args.format == "graphml" else "rows"
+    out.writelines(f"wrote {path} ({rows} {unit})\n" for path, rows in written)
+    return 0
+
+
+def _seed(args: argparse.Namespace, out: TextIO, now: float) -> int:
+    bad = [login for login in args.logins if not valid_login(login)]
+    if bad:
+        raise CommandError(f"invalid login {bad[0][:60]!r}: not a GitHub login (nothing queued)")
+    conn = store.open_offline(args.db, write=True)
+    try:
+        result = store.queue_seeds(conn, args.logins)
+    finally:
+        conn.close()
+    for login, before in result:
+        if before is None:
+            out.write(f"{login}: new, queued at depth 0\n")
+        elif before in ("pending", "leased"):
+            out.write(f"{login}: already known ({before}), now at depth 0\n")
+        else:
+            out.write(f"{login}: already known ({before}), not queued again\n")
+    return 0
+
+
+def _retry_failed(args: argparse.Namespace, out: TextIO, now: float) -> int:
+    conn = store.open_offline(args.db, write=True)
+    try:
+        n = store.retry_failed(conn, args.reason, now)
+    finally:
+        conn.close()
+    which = f" matching {args.reason!r}" if args.reason is not None else ""
+    out.write(f"{n} failed task{'' if n == 1 else 's'}{which} put back to pending\n")
+    return 0
+
+
+_COMMANDS = {"status": _status, "export": _export, "seed": _seed, "retry-failed": _retry_failed}
+
+if __name__ == "__main__":
+    sys.exit(main())
