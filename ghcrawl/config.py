@@ -188,7 +188,7 @@ def _api_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise ConfigError(f"api_url {url!r} is not an http(s) URL like https://api.github.com")
     try:
-        parts.port
+        _ = parts.port
     except ValueError:
         raise ConfigError(f"api_url {url!r} has an invalid port") from None
     return url.rstrip("/")

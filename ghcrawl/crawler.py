@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 
 from ghcrawl.credentials import Credential
 from ghcrawl.errors import BadCredentials, FetchError, RateLimited, StoreError
-from ghcrawl.github import Fetched, Final, GitHub, Moved, NotModified, Result, Validators
+from ghcrawl.github import Final, GitHub, Moved, NotModified, Result, Validators
 from ghcrawl.models import Contribution, Repo, User, items_of
 from ghcrawl.ratelimit import GITHUB_MAX_CONCURRENCY, Budget, Pacer
 from ghcrawl.store import Page, Store, Task

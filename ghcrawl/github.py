@@ -15,10 +15,10 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from attrs import frozen
+from treq.client import HTTPClient
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.http_headers import Headers
-from treq.client import HTTPClient
 
 from ghcrawl import __version__
 from ghcrawl.credentials import Credential

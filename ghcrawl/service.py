@@ -10,22 +10,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from treq.client import HTTPClient
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
-from treq.client import HTTPClient
 
 from ghcrawl.config import Config
-from ghcrawl.credentials import Credential
 from ghcrawl.crawler import Crawler
+from ghcrawl.credentials import Credential
 from ghcrawl.errors import BadCredentials, GhcrawlError
 from ghcrawl.github import Fetched, GitHub, tls_policy
 from ghcrawl.ratelimit import Budget, Pacer
 from ghcrawl.store import Store
+
 
 class QuietConnectionPool(HTTPConnectionPool):
     """A connection pool whose factories do not log every connection they open."""
@@ -81,8 +81,19 @@ class CrawlService(Service):
         config, clock = self.config, self._reactor
         for warning in config.warnings:
             self._log.warn("{warning}", warning=warning)
+        self._http_pool = QuietConnectionPool(clock, persistent=True)
+        self._http_pool.maxPersistentPerHost = config.concurrency
+        self._http_pool.retryAutomatically = False  # a silent retry would spend budget unseen
+        agent = Agent(clock, contextFactory=tls_policy(config.ca_file), pool=self._http_pool,
+                      connectTimeout=config.request_timeout)
+        self.pacer = Pacer([], config.concurrency, reserve=config.rate_limit_reserve,
+                           secondary_wait=config.secondary_limit_wait)
+        github = GitHub(HTTPClient(agent), clock, self.pacer, config.api_url, config.request_timeout)
+        # Tokens first: a rejected token must not leave a database behind.
+        credentials = await self._check_tokens(github)
         self.store = store = Store(config.db, config.max_depth)
         await store.migrate()
+        await self._restore_budgets(store)
         recovered = await store.recover_leases()
         added = await store.add_seeds(config.seeds)
         reachable = await store.enqueue_reachable()
@@ -94,15 +105,6 @@ class CrawlService(Service):
             "{refreshed} tasks due for refresh", db=config.db, added=added, recovered=recovered,
             reachable=reachable, refreshed=refreshed,
         )
-        self._http_pool = QuietConnectionPool(clock, persistent=True)
-        self._http_pool.maxPersistentPerHost = config.concurrency
-        self._http_pool.retryAutomatically = False  # a silent retry would spend budget unseen
-        agent = Agent(clock, contextFactory=tls_policy(config.ca_file), pool=self._http_pool,
-                      connectTimeout=config.request_timeout)
-        self.pacer = Pacer([], config.concurrency, reserve=config.rate_limit_reserve,
-                           secondary_wait=config.secondary_limit_wait)
-        github = GitHub(HTTPClient(agent), clock, self.pacer, config.api_url, config.request_timeout)
-        credentials = await self._budgets(github, store)
         self.crawler = Crawler(
             store, github, self.pacer, clock, credentials,
             max_attempts=config.max_attempts, retry_base=config.retry_base, retry_max=config.retry_max,
@@ -116,32 +118,32 @@ class CrawlService(Service):
             self._progress.start(config.progress_interval, now=False).addErrback(
                 lambda f: self._log.failure("progress reporting stopped", f))
 
-    async def _budgets(self, github: GitHub, store: Store) -> dict[str, list[Credential | None]]:
-        """Check each token once (free ``/rate_limit``), group tokens by account, restore saved state."""
+    async def _check_tokens(self, github: GitHub) -> dict[str, list[Credential | None]]:
+        """Check each token once and group tokens by the account whose budget they spend."""
         assert self.pacer is not None
         if not self.config.credentials:
             self._log.warn("no GitHub token: crawling at the unauthenticated budget (60 requests/hour)")
-            groups: dict[str, list[Credential | None]] = {"anonymous": [None]}
-        else:
-            groups = {}
-            for cred in self.config.credentials:
-                account = await self._account(github, cred)
-                if account is not None:
-                    groups.setdefault(account, []).append(cred)
-            if not groups:
-                raise GhcrawlError("no usable token: every token was rejected (401 Bad credentials)")
+            self.pacer.budgets.append(Budget("anonymous"))
+            return {"anonymous": [None]}
+        groups: dict[str, list[Credential | None]] = {}
+        for cred in self.config.credentials:
+            account = await self._account(github, cred)
+            if account is not None:
+                groups.setdefault(account, []).append(cred)
+        if not groups:
+            raise GhcrawlError("no usable token: every token was rejected (401 Bad credentials)")
+        return groups
+
+    async def _restore_budgets(self, store: Store) -> None:
+        """Carry budget state over a restart, so a restart loop cannot burst into a limit."""
+        assert self.pacer is not None
         saved = await store.load_budgets()
         now = self._reactor.seconds()
-        for budget_id in groups:
-            budget = next((b for b in self.pacer.budgets if b.budget_id == budget_id), None)
-            if budget is None:
-                budget = Budget(budget_id)
-                self.pacer.budgets.append(budget)
-            remaining, reset_at, limited_until = saved.get(budget_id, (None, 0.0, 0.0))
+        for budget in self.pacer.budgets:
+            remaining, reset_at, limited_until = saved.get(budget.budget_id, (None, 0.0, 0.0))
             if budget.remaining is None and remaining is not None and reset_at > now:
                 budget.remaining, budget.reset_at = remaining, reset_at
             self.pacer.paused_until = max(self.pacer.paused_until, limited_until)
-        return groups
 
     async def _account(self, github: GitHub, cred: Credential) -> str | None:
         """Name the account a token spends (GitHub counts budgets per account, not per token)."""
@@ -150,7 +152,8 @@ class CrawlService(Service):
         try:
             result = await github.fetch(url, probe, cred)
         except BadCredentials as e:
-            self._log.error("{reason}; continuing without it", reason=str(e))
+            if len(self.config.credentials) > 1:
+                self._log.error("{reason}; continuing without it", reason=str(e))
             return None
         except GhcrawlError as e:
             self._log.warn("could not check token {token}: {reason}", token=cred.token_id, reason=str(e))
