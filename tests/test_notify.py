@@ -1,14 +1,19 @@
-"""SystemdNotifier against a real AF_UNIX datagram socket, with task.Clock for the watchdog."""
+"""systemd: SystemdNotifier over a real AF_UNIX datagram socket (task.Clock for the watchdog), and the unit."""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import socket
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
 
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from ghcrawl.notify import SystemdNotifier
 
@@ -136,3 +141,74 @@ class AbstractAndDisabledTests(SynchronousTestCase):
         self.addCleanup(notifier.close)
         with capturedLogs():
             self.assertFalse(notifier.send("READY=1"))
+
+
+UNIT = Path(__file__).parent.parent / "etc" / "ghcrawl.service"
+MAX_EXPOSURE = 2.0
+
+# Under the kernel's W^X (PR_SET_MDWE, Linux 6.3+), build the TLS connection treq would use.
+_TLS_UNDER_WX = """
+import ctypes, sys
+if ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) != 0:
+    sys.exit(3)
+from twisted.internet.protocol import Protocol
+from twisted.internet.ssl import optionsForClientTLS
+try:
+    optionsForClientTLS("api.github.com").clientConnectionForTLS(Protocol())
+except MemoryError:
+    sys.exit(1)
+"""
+
+
+def _unit_with_existing_binary(folder: str) -> str:
+    """Copy the unit, pointing ExecStart at this environment's twistd (verify wants it to exist)."""
+    twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
+    if not os.access(twistd, os.X_OK):
+        twistd = shutil.which("twistd") or sys.executable
+    text = UNIT.read_text().replace("/opt/ghcrawl/venv/bin/twistd", twistd)
+    path = os.path.join(folder, "ghcrawl.service")
+    Path(path).write_text(text)
+    return path
+
+
+class UnitFileTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        if shutil.which("systemd-analyze") is None:
+            raise SkipTest("systemd-analyze is not installed")
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp)
+
+    def test_verify(self) -> None:
+        """systemd-analyze verify accepts the unit without a warning."""
+        result = subprocess.run(["systemd-analyze", "verify", _unit_with_existing_binary(self.tmp)],
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual((result.returncode, result.stderr), (0, ""))
+
+    def test_security_exposure(self) -> None:
+        """systemd-analyze security rates the unit's exposure at most MAX_EXPOSURE."""
+        result = subprocess.run(
+            ["systemd-analyze", "security", "--offline=yes", "--no-pager", _unit_with_existing_binary(self.tmp)],
+            capture_output=True, text=True, timeout=60)
+        match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
+        self.assertIsNotNone(match, result.stdout + result.stderr)
+        assert match is not None
+        self.assertLessEqual(float(match.group(1)), MAX_EXPOSURE)
+
+    def test_unit_settings(self) -> None:
+        """The unit keeps the settings the daemon relies on (notify, watchdog, credential, state)."""
+        text = UNIT.read_text()
+        for line in ("Type=notify", "NotifyAccess=main", "WatchdogSec=60", "TimeoutStopSec=60",
+                     "LoadCredential=github-token:/etc/ghcrawl/github-token", "StateDirectory=ghcrawl",
+                     "WorkingDirectory=/var/lib/ghcrawl", "DynamicUser=yes"):
+            self.assertIn("\n" + line + "\n", text)
+
+
+class WriteExecuteTests(SynchronousTestCase):
+    def test_unit_allows_what_tls_needs(self) -> None:
+        """MemoryDenyWriteExecute=yes is set only if Twisted's TLS still works under W^X."""
+        result = subprocess.run([sys.executable, "-c", _TLS_UNDER_WX], capture_output=True, timeout=60)
+        if result.returncode == 3:
+            raise SkipTest("this kernel has no PR_SET_MDWE")
+        self.assertIn(result.returncode, (0, 1), result.stderr)
+        denies = "\nMemoryDenyWriteExecute=yes\n" in UNIT.read_text()
+        self.assertFalse(denies and result.returncode == 1, "W^X would break every HTTPS request")
