@@ -230,6 +230,8 @@ class Crawler:
             await self._store.finish(task, result.outcome, now)
             return None
         if isinstance(result, Moved):
+            if task.attempts + 1 >= self._max_attempts:
+                raise FetchError(f"too many redirects (last to {result.location[:200]})", retryable=False)
             await self._store.move(task, result.location, now)
             return evolve(task, url=result.location, validators={}, attempts=task.attempts + 1)
         if isinstance(result, NotModified):

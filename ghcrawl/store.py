@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Iterable, Sequence
 from importlib import resources
-from typing import Any, Iterable, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from attrs import frozen
@@ -182,7 +183,7 @@ class Store:
         await self._pool.runInteraction(_finish, task, outcome, now)
 
     async def move(self, task: Task, url: str, now: float) -> None:
-        """Point a task at where a redirect says its resource now lives."""
+        """Point a leased task at where a redirect says its resource now lives."""
         await self._pool.runInteraction(_move, task, url, now)
 
     async def retry(self, task: Task, at: float, reason: str, *, attempt: bool) -> None:
@@ -517,7 +518,7 @@ def _move(txn: Transaction, task: Task, url: str, now: float) -> None:
     _begin(txn)
     txn.execute(
         "UPDATE tasks SET url = ?, first_url = CASE WHEN url = first_url THEN ? ELSE first_url END, "
-        "attempts = attempts + 1, state = 'pending', updated_at = ? WHERE id = ?",
+        "attempts = attempts + 1, updated_at = ? WHERE id = ?",
         (url, url, now, task.id),
     )
 

@@ -1,0 +1,91 @@
+"""The pull loop, in process: StubTreq over the fakehub, a real SQLite file, the real reactor."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from treq.testing import StubTreq
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.trial.unittest import TestCase
+from twisted.web.resource import Resource
+
+from ghcrawl.crawler import Crawler
+from ghcrawl.credentials import Credential
+from ghcrawl.fakehub import FakeHub, Graph, Knobs, truth
+from ghcrawl.github import GitHub
+from ghcrawl.ratelimit import Budget, Pacer
+from ghcrawl.store import Store
+from tests.fakes import InstantStore
+from tests.support import expected, snapshot
+
+BASE = "http://fakehub.test"
+TOKEN = "ghp_unit0000000000000000000000000000000"
+
+
+class NotFound(Resource):
+    isLeaf = True
+
+    def render_GET(self, request: Any) -> bytes:
+        request.setResponseCode(404)
+        request.setHeader(b"content-type", b"application/json; charset=utf-8")
+        return b'{"message": "Not Found"}'
+
+
+class CrawlerTests(TestCase):
+    timeout = 60
+
+    async def crawl(self, graph: Graph, max_depth: int, knobs: Knobs | None = None,
+                    concurrency: int = 10, **kwargs: Any) -> tuple[str, dict[str, Any]]:
+        t = truth(graph, None, max_depth)
+        path = os.path.join(tempfile.mkdtemp(), "crawl.sqlite")
+        store = Store(path, max_depth)
+        self.addCleanup(store.close)
+        await store.migrate()
+        await store.add_seeds(t["seeds"])
+        hub = FakeHub(graph, reactor, knobs or Knobs())
+        pacer = Pacer([Budget("b")], concurrency, secondary_wait=0.05)
+        github = GitHub(StubTreq(hub.resource), reactor, pacer, BASE, timeout=5)  # type: ignore[arg-type]
+        finished: Deferred[None] = Deferred()
+        crawler = Crawler(store, github, pacer, reactor, {"b": [Credential(TOKEN)]}, once=True,
+                          on_finished=lambda: finished.callback(None), poll_interval=0.05, **kwargs)
+        crawler.start()
+        await finished
+        self.hub = hub
+        return path, t
+
+    async def test_depth_one_equals_truth(self) -> None:
+        """An in-process crawl stores exactly the ground truth with the minimum requests."""
+        path, t = await self.crawl(Graph(seed=3, users=120), 1)
+        self.assertEqual(snapshot(path), expected(t))
+        self.assertEqual(self.hub.stats()["charged"], t["min_requests"])
+
+    async def test_depth_two_equals_truth(self) -> None:
+        """Two rings deep, depths stay minimal and nothing is fetched twice."""
+        path, t = await self.crawl(Graph(seed=4, users=80), 2)
+        self.assertEqual(snapshot(path), expected(t))
+        self.assertEqual(self.hub.stats()["charged"], t["min_requests"])
+
+    async def test_faults_still_reach_truth(self) -> None:
+        """5xx, malformed JSON and secondary limits are retried until the truth is stored."""
+        knobs = Knobs(fault_rate=0.1, faults=("500", "502", "503", "malformed"), secondary_every=40,
+                      secondary_wait=0.05, secondary_retry_after=None)
+        path, t = await self.crawl(Graph(seed=5, users=80), 1, knobs, max_attempts=20, retry_base=0.01, retry_max=0.05)
+        self.assertEqual(snapshot(path), expected(t))
+        self.assertEqual(self.hub.stats()["violations"], 0)
+
+    async def test_thousands_of_instant_tasks(self) -> None:
+        """Five thousand tasks that all complete synchronously finish without recursion or a stall."""
+        store = InstantStore(5000)
+        pacer = Pacer([Budget("b", remaining=10**6, reset_at=10**12)], 100)
+        github = GitHub(StubTreq(NotFound()), reactor, pacer, BASE)  # type: ignore[arg-type]
+        finished: Deferred[None] = Deferred()
+        crawler = Crawler(store, github, pacer, reactor, {"b": [None]}, once=True,  # type: ignore[arg-type]
+                          on_finished=lambda: finished.callback(None), poll_interval=0.05)
+        crawler.start()
+        await finished
+        self.assertEqual(len(store.done), 5000)
+        self.assertEqual(set(store.done.values()), {"not_found"})
+        self.assertEqual(crawler.in_flight, 0)
