@@ -23,6 +23,7 @@ GRAPHML_NS = "http://graphml.graphdrawing.org/xmlns"
 
 #: Code points XML 1.0 forbids in a document, even escaped.
 _XML_FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
 _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;"})
 
 #: GraphML attribute keys: (id, for, type); ``label`` is what Gephi shows on a node.
@@ -57,7 +58,7 @@ def write_jsonl(out: TextIO, columns: Sequence[str], rows: Rows) -> int:
     """Write one JSON object per row, keys in column order (every line stands alone, no header)."""
     count = 0
     for row in rows:
-        out.write(json.dumps(dict(zip(columns, row)), ensure_ascii=False) + "\n")
+        out.write(_to_json(dict(zip(columns, row))) + "\n")
         count += 1
     return count
 
