@@ -116,12 +116,11 @@ def _secs(delta: float) -> int:
     return round(delta)
 
 
-def _when(at: str | None, delta: int | None, future: bool) -> str:
-    if at is None or delta is None:
+def _when(at: str | None, ahead: int | None) -> str:
+    """A UTC time with how far it is from now (``ahead`` seconds; negative is past)."""
+    if at is None or ahead is None:
         return "-"
-    if future:
-        return f"{at} (in {delta}s)" if delta >= 0 else f"{at} ({-delta}s ago)"
-    return f"{at} ({delta}s ago)"
+    return f"{at} (in {ahead}s)" if ahead > 0 else f"{at} ({-ahead}s ago)"
 
 
 def _format(report: dict[str, Any]) -> str:
@@ -146,11 +145,11 @@ def _format(report: dict[str, Any]) -> str:
     lines += ["", "rate limits" if report["rate_limits"] else "rate limits    none recorded"]
     for r in report["rate_limits"]:
         remaining = "?" if r["remaining"] is None else r["remaining"]
-        limited = _when(r["limited_until"], r["limited_for"], True) if r["limited_until"] else "no"
+        limited = _when(r["limited_until"], r["limited_for"]) if r["limited_for"] else "no"
         lines.append(f"  {r['token_id']:<14} remaining {remaining:<6} reset "
-                     f"{_when(r['reset_at'], r['reset_in'], True)}  limited until {limited}")
+                     f"{_when(r['reset_at'], r['reset_in'])}  limited until {limited}")
     last = report["last_activity"]
-    lines += ["", f"last activity  {_when(last['at'], last['ago'], False) if last['at'] else 'never'}"]
+    lines += ["", f"last activity  {_when(last['at'], -last['ago']) if last['at'] else 'never'}"]
     return "\n".join(lines) + "\n"
 
 
