@@ -56,13 +56,14 @@ class Crawler:
         once: bool = False,
         on_finished: Callable[[], None] = lambda: None,
         on_fatal: Callable[[str], None] = lambda reason: None,
+        on_limited: Callable[[], None] = lambda: None,
         rng: random.Random | None = None,
     ) -> None:
         self._store, self._github, self._pacer, self._clock = store, github, pacer, clock
         self._credentials = credentials
         self._max_attempts, self._retry_base, self._retry_max = max_attempts, retry_base, retry_max
         self._poll_interval, self._once = poll_interval, once
-        self._on_finished, self._on_fatal = on_finished, on_fatal
+        self._on_finished, self._on_fatal, self._on_limited = on_finished, on_fatal, on_limited
         self._rng = rng or random.Random()
         self._slots = DeferredSemaphore(GITHUB_MAX_CONCURRENCY)
         self._running = False
@@ -80,6 +81,10 @@ class Crawler:
     def start(self) -> None:
         """Begin claiming work."""
         self._running = True
+        self._wake()
+
+    def poke(self) -> None:
+        """New work may be due: look now rather than at the next poll."""
         self._wake()
 
     def stop_claiming(self) -> None:
@@ -209,6 +214,7 @@ class Crawler:
                 self._log.warn("{reason}: {kind} {key} waits {wait:.0f}s", reason=e.reason,
                                kind=current.kind, key=current.key, wait=e.until - self._clock.seconds())
                 await self._store.retry(current, e.until, e.reason, attempt=False)
+                self._on_limited()
                 self._wake(max(0.0, e.until - self._clock.seconds()))
                 return
             except BadCredentials as e:
@@ -235,24 +241,15 @@ class Crawler:
             await self._store.move(task, result.location, now)
             return evolve(task, url=result.location, validators={}, attempts=task.attempts + 1)
         if isinstance(result, NotModified):
-            page = Page(task.url, None, now, iso(now), token_id)
-            next_url = await self._store.not_modified(task, page)
-            return self._continue(task, next_url)
+            return await self._store.not_modified(task, Page(task.url, None, now, iso(now), token_id))
         page = Page(task.url, self._github.relative(result.next_url) if result.next_url else None,
                     now, iso(now), token_id, result.etag, result.last_modified)
         if task.kind == "user":
-            await self._store.commit_user(task, User.from_api(result.body), page)
-        elif task.kind == "repos":
-            await self._store.commit_repos(task, [Repo.from_api(i) for i in items_of(result.body)], page)
-        else:
-            found = (Contribution.from_api(i) for i in items_of(result.body))
-            await self._store.commit_contributors(task, [c for c in found if c is not None], page)
-        return self._continue(task, page.next_url)
-
-    def _continue(self, task: Task, next_url: str | None) -> Task | None:
-        if next_url is None:
-            return None
-        return evolve(task, url=next_url, validators={}, attempts=0)
+            return await self._store.commit_user(task, User.from_api(result.body), page)
+        if task.kind == "repos":
+            return await self._store.commit_repos(task, [Repo.from_api(i) for i in items_of(result.body)], page)
+        found = (Contribution.from_api(i) for i in items_of(result.body))
+        return await self._store.commit_contributors(task, [c for c in found if c is not None], page)
 
     async def _retry_or_fail(self, task: Task, reason: str, retryable: bool) -> None:
         now = self._clock.seconds()

@@ -153,6 +153,11 @@ class GitHub:
             raise
         except Exception as e:
             self._pacer.answered(budget, None, clean=False)
+            if _tls_failure(e):
+                # A certificate problem does not heal by retrying: say what to do.
+                raise FetchError(
+                    f"TLS verification of {urlsplit(url).netloc} failed ({_describe(e)}); "
+                    "set ca_file to the CA that signed it", retryable=False) from None
             raise FetchError(f"connection: {_describe(e)}") from None
 
     def _classify(
@@ -242,6 +247,16 @@ def _decode(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise FetchError(f"bad API body: not JSON ({str(e)[:80]})") from None
+
+
+def _tls_failure(error: BaseException) -> bool:
+    """Tell a certificate or hostname verification failure from other connection trouble."""
+    from OpenSSL.SSL import Error as SSLError
+
+    reasons = getattr(error, "reasons", None)
+    if reasons:
+        return any(_tls_failure(r.value) for r in reasons)
+    return isinstance(error, SSLError) or type(error).__name__ == "VerificationError"
 
 
 def _describe(error: BaseException) -> str:

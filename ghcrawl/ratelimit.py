@@ -151,6 +151,9 @@ class Pacer:
         self, now: float, retry_after: float | None, budget: Budget | None
     ) -> float:
         """Pause everything after a secondary limit; return when sending may resume."""
+        if now < self.paused_until:
+            # Answers to requests already in flight when the pause began: one limit, one strike.
+            return self.paused_until
         if retry_after is not None:
             wait = retry_after
         elif budget is not None and budget.remaining == 0 and budget.reset_at > now:

@@ -21,8 +21,8 @@ from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
 from ghcrawl.config import Config
 from ghcrawl.crawler import Crawler
 from ghcrawl.credentials import Credential
-from ghcrawl.errors import BadCredentials, GhcrawlError
-from ghcrawl.github import Fetched, GitHub, tls_policy
+from ghcrawl.errors import BadCredentials, FetchError, GhcrawlError, RateLimited
+from ghcrawl.github import Fetched, GitHub, Result, tls_policy
 from ghcrawl.ratelimit import Budget, Pacer
 from ghcrawl.store import Store
 
@@ -53,6 +53,7 @@ class CrawlService(Service):
         self.pacer: Pacer | None = None
         self._http_pool: HTTPConnectionPool | None = None
         self._progress: LoopingCall | None = None
+        self._refresh: LoopingCall | None = None
         self._starting: Deferred[None] | None = None
         self._last_requests = 0
 
@@ -109,7 +110,7 @@ class CrawlService(Service):
             store, github, self.pacer, clock, credentials,
             max_attempts=config.max_attempts, retry_base=config.retry_base, retry_max=config.retry_max,
             poll_interval=config.poll_interval, once=config.once,
-            on_finished=self._stop_reactor, on_fatal=self.fatal,
+            on_finished=self._stop_reactor, on_fatal=self.fatal, on_limited=self._save_budgets_soon,
         )
         if self.running:
             self.crawler.start()
@@ -117,13 +118,20 @@ class CrawlService(Service):
             self._progress.clock = clock
             self._progress.start(config.progress_interval, now=False).addErrback(
                 lambda f: self._log.failure("progress reporting stopped", f))
+            if not config.once:
+                self._refresh = LoopingCall(self._requeue_stale)
+                self._refresh.clock = clock
+                self._refresh.start(min(max(config.refresh_after / 10, 1.0), 600.0), now=False).addErrback(
+                    lambda f: self._log.failure("refresh scheduling stopped", f))
 
     async def _check_tokens(self, github: GitHub) -> dict[str, list[Credential | None]]:
         """Check each token once and group tokens by the account whose budget they spend."""
         assert self.pacer is not None
         if not self.config.credentials:
             self._log.warn("no GitHub token: crawling at the unauthenticated budget (60 requests/hour)")
-            self.pacer.budgets.append(Budget("anonymous"))
+            probe = Budget("anonymous", in_flight=1)
+            self.pacer.budgets.append(probe)
+            await self._probe(github, "/rate_limit", probe, None)
             return {"anonymous": [None]}
         groups: dict[str, list[Credential | None]] = {}
         for cred in self.config.credentials:
@@ -147,25 +155,57 @@ class CrawlService(Service):
 
     async def _account(self, github: GitHub, cred: Credential) -> str | None:
         """Name the account a token spends (GitHub counts budgets per account, not per token)."""
+        assert self.pacer is not None
         probe = Budget(cred.token_id, in_flight=1)
+        # One token: the free /rate_limit checks it. Several: /user tells whose each is.
         url = "/user" if len(self.config.credentials) > 1 else "/rate_limit"
         try:
-            result = await github.fetch(url, probe, cred)
+            result = await self._probe(github, url, probe, cred)
         except BadCredentials as e:
             if len(self.config.credentials) > 1:
                 self._log.error("{reason}; continuing without it", reason=str(e))
             return None
-        except GhcrawlError as e:
-            self._log.warn("could not check token {token}: {reason}", token=cred.token_id, reason=str(e))
-            return cred.token_id
         account = cred.token_id
-        if isinstance(result, Fetched) and isinstance(result.body, dict) and isinstance(result.body.get("id"), int):
-            account = f"account-{result.body['id']}" if url == "/user" else cred.token_id
-        existing = next((b for b in self.pacer.budgets if b.budget_id == account), None) if self.pacer else None
-        if existing is None and self.pacer is not None:
+        if url == "/user" and isinstance(result, Fetched) and isinstance(result.body, dict):
+            if isinstance(result.body.get("id"), int):
+                account = f"account-{result.body['id']}"
+        if all(b.budget_id != account for b in self.pacer.budgets):
             probe.budget_id = account
             self.pacer.budgets.append(probe)
         return account
+
+    async def _probe(self, github: GitHub, url: str, budget: Budget, cred: Credential | None) -> Result | None:
+        """Make the start-up request; a TLS failure is fatal, other trouble only a warning."""
+        try:
+            return await github.fetch(url, budget, cred)
+        except FetchError as e:
+            if not e.retryable:
+                raise GhcrawlError(e.reason) from None
+            self._log.warn("start-up check of {url} failed: {reason}", url=url, reason=e.reason)
+        except RateLimited as e:
+            self._log.warn("start-up check of {url}: {reason}", url=url, reason=e.reason)
+        return None
+
+    def _budget_rows(self) -> list[tuple[str, int | None, float, float]]:
+        assert self.pacer is not None
+        return [(b.budget_id, b.remaining, b.reset_at, self.pacer.paused_until) for b in self.pacer.budgets]
+
+    def _save_budgets_soon(self) -> None:
+        """Persist a limit at once, so even kill -9 right after cannot forget it."""
+        if self.store is not None and self.pacer is not None:
+            saving = Deferred.fromCoroutine(self.store.save_budgets(self._budget_rows(), self._reactor.seconds()))
+            saving.addErrback(lambda f: self._log.failure("could not save the rate-limit state", f))
+
+    async def _requeue_stale(self) -> None:
+        """Daemon mode: put work finished more than ``refresh_after`` ago back, to re-fetch conditionally."""
+        if self.store is None or self.crawler is None:
+            return
+        now = self._reactor.seconds()
+        count = await self.store.requeue_stale(now - self.config.refresh_after, now)
+        if count:
+            self._log.info("refresh: {count} tasks older than {age:.0f}s queued again", count=count,
+                           age=self.config.refresh_after)
+            self.crawler.poke()
 
     async def _report(self) -> None:
         if self.store is None or self.crawler is None or self.pacer is None:
@@ -185,8 +225,7 @@ class CrawlService(Service):
             pending=counts["pending"], in_flight=self.crawler.in_flight, failed=counts["failed"],
             rate=rate, remaining=remaining, reset_in=max(0.0, reset_in),
         )
-        await self.store.save_budgets(
-            [(b.budget_id, b.remaining, b.reset_at, self.pacer.paused_until) for b in budgets], now)
+        await self.store.save_budgets(self._budget_rows(), now)
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
@@ -198,8 +237,9 @@ class CrawlService(Service):
     async def _stop(self) -> None:
         if self._starting is not None and not self._starting.called:
             self._starting.cancel()
-        if self._progress is not None and self._progress.running:
-            self._progress.stop()
+        for loop in (self._progress, self._refresh):
+            if loop is not None and loop.running:
+                loop.stop()
         if self.crawler is not None:
             self._log.info("stopping: draining {n} requests in flight (grace {grace}s)",
                            n=self.crawler.in_flight, grace=self.config.grace)
@@ -207,9 +247,7 @@ class CrawlService(Service):
             if cancelled and self.store is not None:
                 await self.store.release(cancelled)
         if self.store is not None and self.pacer is not None:
-            now = self._reactor.seconds()
-            await self.store.save_budgets(
-                [(b.budget_id, b.remaining, b.reset_at, self.pacer.paused_until) for b in self.pacer.budgets], now)
+            await self.store.save_budgets(self._budget_rows(), self._reactor.seconds())
         if self._http_pool is not None:
             closing = self._http_pool.closeCachedConnections()
             closing.addTimeout(1.0, self._reactor)

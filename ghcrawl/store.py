@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
-from attrs import frozen
+from attrs import evolve, frozen
 from twisted.enterprise.adbapi import ConnectionPool, Transaction
 
 from ghcrawl.errors import StoreError
@@ -160,22 +160,22 @@ class Store:
         """Give leased tasks back untouched (shutdown, or no budget after all)."""
         await self._pool.runInteraction(_release, list(task_ids))
 
-    async def commit_user(self, task: Task, user: User, page: Page) -> None:
+    async def commit_user(self, task: Task, user: User, page: Page) -> Task | None:
         """Store a profile and queue the user's repository listing."""
-        await self._pool.runInteraction(_commit_user, task, user, page, self.max_depth)
+        return await self._pool.runInteraction(_commit_user, task, user, page, self.max_depth)
 
-    async def commit_repos(self, task: Task, repos: list[Repo], page: Page) -> None:
-        """Store one page of a user's repositories and queue their contributor listings."""
-        await self._pool.runInteraction(_commit_repos, task, repos, page)
+    async def commit_repos(self, task: Task, repos: list[Repo], page: Page) -> Task | None:
+        """Store one page of a user's repositories and queue their contributor listings; return what follows."""
+        return await self._pool.runInteraction(_commit_repos, task, repos, page)
 
     async def commit_contributors(
         self, task: Task, contributions: list[Contribution], page: Page
-    ) -> None:
-        """Store one page of contributors, as users one step deeper, and queue them."""
-        await self._pool.runInteraction(_commit_contributors, task, contributions, page, self.max_depth)
+    ) -> Task | None:
+        """Store one page of contributors, as users one step deeper, and queue them; return what follows."""
+        return await self._pool.runInteraction(_commit_contributors, task, contributions, page, self.max_depth)
 
-    async def not_modified(self, task: Task, page: Page) -> str | None:
-        """Record a 304: only fetch times change; returns the cached next page."""
+    async def not_modified(self, task: Task, page: Page) -> Task | None:
+        """Record a 304: only fetch times change; the cached next page follows."""
         return await self._pool.runInteraction(_not_modified, task, page)
 
     async def finish(self, task: Task, outcome: str, now: float) -> None:
@@ -321,11 +321,7 @@ def _claim(txn: Transaction, n: int, now: float) -> list[Task]:
     rows = txn.fetchall()
     tasks = []
     for row in rows:
-        txn.execute(
-            "SELECT token_id, etag, last_modified, next_url FROM http_cache WHERE url = ?", (row[3],)
-        )
-        validators = {t: (e, lm, nx) for t, e, lm, nx in txn.fetchall()}
-        tasks.append(Task(*row, validators=validators))
+        tasks.append(Task(*row, validators=_validators(txn, row[3])))
     tasks.sort(key=lambda t: (t.depth, t.id))
     return tasks
 
@@ -345,22 +341,32 @@ def _remember(txn: Transaction, page: Page) -> None:
         )
 
 
-def _advance(txn: Transaction, task: Task, next_url: str | None, now: float) -> None:
-    """Move the cursor to the next page (still leased), or finish the task."""
+Validators = dict[str, tuple[str | None, str | None, str | None]]
+
+
+def _validators(txn: Transaction, url: str) -> Validators:
+    txn.execute("SELECT token_id, etag, last_modified, next_url FROM http_cache WHERE url = ?", (url,))
+    return {t: (e, lm, nx) for t, e, lm, nx in txn.fetchall()}
+
+
+def _advance(txn: Transaction, task: Task, next_url: str | None, now: float) -> Task | None:
+    """Move the cursor to the next page (still leased) and return it, or finish the task."""
     if next_url:
         txn.execute(
             "UPDATE tasks SET url = ?, attempts = 0, outcome = NULL, updated_at = ? WHERE id = ?",
             (next_url, now, task.id),
         )
+        return evolve(task, url=next_url, attempts=0, validators=_validators(txn, next_url))
     else:
         txn.execute(
             "UPDATE tasks SET state = 'done', url = first_url, attempts = 0, outcome = NULL, "
             "updated_at = ? WHERE id = ?",
             (now, task.id),
         )
+        return None
 
 
-def _commit_user(txn: Transaction, task: Task, user: User, page: Page, max_depth: int) -> None:
+def _commit_user(txn: Transaction, task: Task, user: User, page: Page, max_depth: int) -> Task | None:
     _begin(txn)
     values = [getattr(user, c.strip()) for c in _USER_COLUMNS.split(",")]
     updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _USER_COLUMNS.split(",")[1:])
@@ -377,7 +383,7 @@ def _commit_user(txn: Transaction, task: Task, user: User, page: Page, max_depth
         (str(user.id), url, url, depth, page.now),
     )
     _remember(txn, page)
-    _advance(txn, task, page.next_url, page.now)
+    return _advance(txn, task, page.next_url, page.now)
 
 
 def _owner_depth(txn: Transaction, owner_id: int) -> int:
@@ -388,7 +394,7 @@ def _owner_depth(txn: Transaction, owner_id: int) -> int:
     return int(row[0])
 
 
-def _commit_repos(txn: Transaction, task: Task, repos: list[Repo], page: Page) -> None:
+def _commit_repos(txn: Transaction, task: Task, repos: list[Repo], page: Page) -> Task | None:
     _begin(txn)
     owner_id = int(task.key)
     depth = _owner_depth(txn, owner_id)
@@ -409,12 +415,12 @@ def _commit_repos(txn: Transaction, task: Task, repos: list[Repo], page: Page) -
         ],
     )
     _remember(txn, page)
-    _advance(txn, task, page.next_url, page.now)
+    return _advance(txn, task, page.next_url, page.now)
 
 
 def _commit_contributors(
     txn: Transaction, task: Task, contributions: list[Contribution], page: Page, max_depth: int
-) -> None:
+) -> Task | None:
     _begin(txn)
     repo_id = int(task.key)
     txn.execute("SELECT owner_id FROM repos WHERE id = ?", (repo_id,))
@@ -439,7 +445,7 @@ def _commit_contributors(
     _remember(txn, page)
     if not page.next_url:
         _end_contributor_pass(txn, task, repo_id, "ok")
-    _advance(txn, task, page.next_url, page.now)
+    return _advance(txn, task, page.next_url, page.now)
 
 
 def _end_contributor_pass(txn: Transaction, task: Task, repo_id: int, status: str) -> None:
@@ -482,7 +488,7 @@ def _relax(txn: Transaction, user_id: int, depth: int, max_depth: int) -> int:
     return depth
 
 
-def _not_modified(txn: Transaction, task: Task, page: Page) -> str | None:
+def _not_modified(txn: Transaction, task: Task, page: Page) -> Task | None:
     _begin(txn)
     txn.execute("SELECT next_url FROM http_cache WHERE url = ? AND token_id = ?", (page.url, page.token_id))
     row = txn.fetchone()
@@ -498,8 +504,7 @@ def _not_modified(txn: Transaction, task: Task, page: Page) -> str | None:
         )
         if not next_url:
             _end_contributor_pass(txn, task, int(task.key), "ok")
-    _advance(txn, task, next_url, page.now)
-    return next_url
+    return _advance(txn, task, next_url, page.now)
 
 
 def _finish(txn: Transaction, task: Task, outcome: str, now: float) -> None:

@@ -28,6 +28,16 @@ class Options(usage.Options):
         ["max-depth", None, None, "Crawl users up to this many steps from a seed [default: 1]."],
         ["concurrency", None, None, "Requests in flight at most [default: 10]."],
         ["grace", None, None, "Seconds to let requests finish on SIGINT/SIGTERM [default: 10]."],
+        ["token-file", None, None, "File holding the GitHub token(s), one per line (never the token itself)."],
+        ["rate-limit-reserve", None, None, "Requests per account kept unspent [default: 0]."],
+        ["secondary-limit-wait", None, None, "Seconds to wait on a secondary limit without retry-after [default: 60]."],
+        ["max-attempts", None, None, "Attempts before a task fails [default: 5]."],
+        ["refresh-after", None, None, "Seconds before finished work is re-fetched [default: 604800]."],
+        ["ca-file", None, None, "PEM CA bundle to trust instead of the system CAs."],
+        ["request-timeout", None, None, "Seconds for one request, body included [default: 30]."],
+        ["progress-interval", None, None, "Seconds between progress lines [default: 10]."],
+        ["status-endpoint", None, None, "Twisted endpoint for /metrics and /status, e.g. tcp:8099:interface=127.0.0.1."],
+        ["log-format", None, None, "text or json [default: text]."],
     ]
 
     def __init__(self) -> None:
@@ -58,6 +68,9 @@ class Options(usage.Options):
             "grace": self["grace"],
             "once": True if self["once"] else None,
         }
+        for key in ("token-file", "rate-limit-reserve", "secondary-limit-wait", "max-attempts", "refresh-after",
+                    "ca-file", "request-timeout", "progress-interval", "status-endpoint", "log-format"):
+            flags[key.replace("-", "_")] = self[key]
         try:
             self.config = config_module.load(flags, os.environ, self["config"])
             check_database(self.config.db)

@@ -53,6 +53,15 @@ class PrimaryLimitTests(SynchronousTestCase):
         self.assertEqual(client.get(path, token="t1").code, 403)
         self.assertEqual(client.get(path, token="t3").code, 200)
 
+    def test_authenticated_user_names_the_owner(self) -> None:
+        """GET /user names the account a token belongs to: tokens of one owner share it."""
+        _graph, _hub, client, _clock = make(tokens={"t1": "ann", "t2": "ann", "t3": "bob"})
+        ann1, ann2, bob = (client.get("/user", token=t).json() for t in ("t1", "t2", "t3"))
+        self.assertEqual(ann1, ann2)
+        self.assertEqual(ann1["login"], "ann")
+        self.assertNotEqual(ann1["id"], bob["id"])
+        self.assertEqual(client.get("/user").code, 401)
+
     def test_bad_credentials(self) -> None:
         """An unknown token gets 401 Bad credentials and is not charged."""
         graph, hub, client, _clock = make(tokens={"good": "ann"})

@@ -52,7 +52,7 @@ def knobs_from(args: argparse.Namespace) -> Knobs:
         unauth_rate_limit=args.unauth_rate_limit, rate_window=args.rate_window,
         secondary_every=args.secondary_every, secondary_concurrency=args.secondary_concurrency,
         secondary_status=args.secondary_status, secondary_retry_after=args.secondary_retry_after,
-        secondary_wait=args.secondary_wait, fault_rate=args.fault_rate, faults=faults,
+        secondary_wait=args.secondary_wait, secondary_grace=args.secondary_grace, fault_rate=args.fault_rate, faults=faults,
         stall=args.stall, tokens=_tokens(args), fault_seed=args.fault_seed,
     )
 
@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--secondary-status", type=int, choices=(403, 429), default=403)
     serve.add_argument("--secondary-retry-after", type=int, default=None, metavar="S")
     serve.add_argument("--secondary-wait", type=float, default=60.0, metavar="S")
+    serve.add_argument("--secondary-grace", type=float, default=0.5, metavar="S",
+                       help="requests this soon after a limit were in flight: not violations")
     serve.add_argument("--fault-rate", type=float, default=0.0)
     serve.add_argument("--faults", default=None, help=",".join(FAULT_KINDS))
     serve.add_argument("--fault-seed", type=int, default=0)

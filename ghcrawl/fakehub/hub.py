@@ -48,6 +48,8 @@ class Caller:
     limit: int
     who: str
     authenticated: bool
+    login: str = ""
+    user_id: int = 0
 
 
 class FakeHub(Resource):
@@ -74,7 +76,9 @@ class FakeHub(Resource):
 
     def stats(self) -> dict[str, Any]:
         """The same dict GET /__fakehub/stats answers."""
-        return self._stats.as_dict()
+        stats = self._stats.as_dict()
+        stats["closed_windows"] = list(self.budgets.closed[-1000:])
+        return stats
 
     def reset_stats(self) -> None:
         """Zeroes the counters, e.g. between benchmark phases."""
@@ -117,7 +121,7 @@ class FakeHub(Resource):
         owner = self.knobs.tokens.get(token, token)
         user = self.graph.user_by_login(owner)
         number = user.id if user is not None else zlib.crc32(owner.encode()) % 90_000_000 + 10_000_000
-        return Caller(f"user:{owner}", self.knobs.rate_limit, f"user ID {number}", True)
+        return Caller(f"user:{owner}", self.knobs.rate_limit, f"user ID {number}", True, owner, number)
 
     def _decide(self, request: Request, path: str, endpoint: str, seq: int) -> Outcome:
         """Applies GitHub's checks in its order and settles the charge."""
@@ -133,15 +137,18 @@ class FakeHub(Resource):
         if endpoint == "rate_limit":
             return Outcome(200, base + quota.headers(), dumps(admin.rate_limit_body(quota)))
         if self.budgets.waiting(caller.key, now):
-            self._stats.secondary_violations += 1
+            if self.budgets.sent_while_told(caller.key, now, self.knobs.secondary_grace):
+                self._stats.secondary_violations += 1
             return self._secondary(base, quota, rid)
         if quota.remaining == 0:
             self._stats.violations += 1
             return Outcome(403, base + quota.headers(), dumps(errors.primary(caller.who)))
+        if path.rstrip("/") == "/user":
+            return self._authenticated_user(caller, base, now)
         if self._secondary_due(seq):
             self._stats.secondary_limited += 1
             wait = self.knobs.secondary_retry_after or self.knobs.secondary_wait
-            self.budgets.hold(caller.key, now + wait)
+            self.budgets.hold(caller.key, now + wait, now)
             return self._secondary(base, quota, rid)
         fault = self._fault(seq)
         if fault in ("500", "502", "503"):
@@ -174,6 +181,16 @@ class FakeHub(Resource):
             self._charge(caller, now)
         quota = self.budgets.quota(caller.key, caller.limit, now)
         return Outcome(reply.status, base + list(reply.headers) + quota.headers(), reply.body, fault)
+
+    def _authenticated_user(self, caller: Caller, base: Headers, now: float) -> Outcome:
+        """``GET /user``: who the token belongs to (how a client groups tokens by account)."""
+        if not caller.authenticated:
+            body = {"message": "Requires authentication", "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user", "status": "401"}
+            return Outcome(401, base, dumps(body))
+        self._charge(caller, now)
+        quota = self.budgets.quota(caller.key, caller.limit, now)
+        body = {"login": caller.login, "id": caller.user_id, "type": "User"}
+        return Outcome(200, base + quota.headers(), dumps(body))
 
     def _charge(self, caller: Caller, now: float) -> None:
         self.budgets.charge(caller.key, now)

@@ -39,6 +39,9 @@ class Knobs:
     secondary_status: int = field(default=403, validator=validators.in_((403, 429)))
     secondary_retry_after: int | None = None
     secondary_wait: float = 60.0
+    #: Requests arriving this soon after a secondary limit was already in flight when
+    #: it was issued: they are limited too, but not counted as violations.
+    secondary_grace: float = 0.5
     fault_rate: float = 0.0
     faults: tuple[str, ...] = field(default=FAULT_KINDS, converter=tuple, validator=_check_faults)
     stall: float = 30.0

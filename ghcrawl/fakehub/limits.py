@@ -47,10 +47,15 @@ class Budgets:
     window: float
     _windows: dict[str, _Window] = Factory(dict)
     _waits: dict[str, float] = Factory(dict)
+    _wait_starts: dict[str, float] = Factory(dict)
+    #: Units used in each window that has ended (how well a client used its budget).
+    closed: list[int] = Factory(list)
 
     def _current(self, key: str, now: float) -> _Window:
         found = self._windows.get(key)
         if found is None or now >= found.start + self.window:
+            if found is not None:
+                self.closed.append(found.used)
             found = self._windows[key] = _Window(start=now)
         return found
 
@@ -67,11 +72,19 @@ class Budgets:
         """True while the key sits inside a secondary-limit wait."""
         return now < self._waits.get(key, 0.0)
 
-    def hold(self, key: str, until: float) -> None:
+    def hold(self, key: str, until: float, now: float) -> None:
         """Starts (or extends) a secondary-limit wait."""
+        if not self.waiting(key, now):
+            self._wait_starts[key] = now
         self._waits[key] = max(until, self._waits.get(key, 0.0))
+
+    def sent_while_told(self, key: str, now: float, grace: float) -> bool:
+        """True when a request inside a wait came too late to have been in flight already."""
+        return now >= self._wait_starts.get(key, 0.0) + grace
 
     def clear(self) -> None:
         """Forgets every window and wait."""
         self._windows.clear()
         self._waits.clear()
+        self._wait_starts.clear()
+        self.closed.clear()
