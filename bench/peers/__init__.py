@@ -1,0 +1,1 @@
+"""Peer crawlers: the same crawl as ghcrawl in three other designs, for comparison only."""
