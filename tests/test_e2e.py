@@ -120,21 +120,6 @@ class ShutdownTests(CrawlTestCase):
         conn.close()
         self.assertEqual(leased, 0)
 
-    def test_kill9_at_several_points(self) -> None:
-        """kill -9 at several moments, restarting each time: the final database equals the truth."""
-        for delay in (0.3, 0.8, 1.5):
-            proc = self.crawl()
-            time.sleep(delay)
-            wait_for(lambda: os.path.exists(self.db), 30, "database")
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
-        self.crawl_to_end()
-        self.assertMatchesTruth()
-        conn = sqlite3.connect(self.db)
-        dupes = conn.execute("SELECT COUNT(*) FROM (SELECT kind, key FROM tasks GROUP BY 1, 2 HAVING COUNT(*) > 1)")
-        self.assertEqual(dupes.fetchone()[0], 0)
-        conn.close()
-
     def test_second_signal_exits_at_once(self) -> None:
         """A second SIGTERM while draining ends the process immediately."""
         proc = self.crawl("--grace", "30")

@@ -24,6 +24,7 @@ class PoliteCase(SynchronousTestCase):
         self.dir = tempdir()
         self.db = os.path.join(self.dir, "crawl.sqlite")
         self.truth = truth(users)
+        self.users = users
         tokens_file = self.write("hub-tokens", tokens + "\n")
         self.hub = FakeHubProcess(self.dir, "--users", str(users), "--tokens-file", tokens_file, *hub_args)
         self.addCleanup(self.hub.stop)
@@ -60,7 +61,8 @@ class LimitTests(PoliteCase):
     def test_chaos_reaches_ground_truth(self) -> None:
         """5xx, resets, bad JSON, stalls, secondary limits and a tight budget: exact truth, no violation."""
         self.start("--fault-rate", "0.1", "--faults", "500,502,503,reset,truncate,malformed,stall", "--stall", "3",
-                   "--secondary-every", "50", "--secondary-wait", "1", "--rate-limit", "150", "--rate-window", "2")
+                   "--secondary-every", "50", "--secondary-wait", "1", "--rate-limit", "150", "--rate-window", "2",
+                   users=60)
         config = ("max_attempts = 30\nretry_base = 0.05\nretry_max = 0.5\nsecondary_limit_wait = 1\n"
                   "request_timeout = 1\nconcurrency = 10\n")
         self.assertEqual(self.crawl(config=config, timeout=240), 0, self.log()[-3000:])
@@ -73,7 +75,7 @@ class LimitTests(PoliteCase):
 
     def test_budget_bound_crawl_uses_the_budget(self) -> None:
         """When the budget is the bottleneck, each finished window is at least 98 % spent, never over."""
-        self.start("--rate-limit", "100", "--rate-window", "2")
+        self.start("--rate-limit", "100", "--rate-window", "1", users=60)
         self.assertEqual(self.crawl(config="concurrency = 20\n", timeout=240), 0, self.log()[-3000:])
         self.assertMatchesTruth()
         stats = self.hub.stats()
@@ -85,7 +87,7 @@ class LimitTests(PoliteCase):
     def test_token_pool_shares_account_budgets(self) -> None:
         """Tokens of one account share its budget; a rejected token is retired with one line."""
         ann1, ann2, bob = "ghp_ann1xxxxxxxxxxxxxxxxxx", "ghp_ann2xxxxxxxxxxxxxxxxxx", "ghp_bobxxxxxxxxxxxxxxxxxxx"
-        self.start("--rate-limit", "120", "--rate-window", "2",
+        self.start("--rate-limit", "120", "--rate-window", "2", users=60,
                    tokens=f"{ann1}:ann\n{ann2}:ann\n{bob}:bob")
         tokens = self.write("tokens", f"{ann1}\n{ann2}\n{bob}\nghp_revoked_token_xxxxxx\n")
         self.assertEqual(self.crawl(config=f'token_file = "{tokens}"\n', token=None, timeout=240), 0,
@@ -118,7 +120,7 @@ class RefreshTests(PoliteCase):
         urllib.request.urlopen(urllib.request.Request(self.hub.url + "/__fakehub/mutate?share=0.2&seed=7",
                                                       method="POST"), timeout=10).read()
         self.assertEqual(self.crawl(config="refresh_after = 0\n"), 0, self.log()[-3000:])
-        changed = truth_after_mutation(USERS, 0.2, 7)
+        changed = truth_after_mutation(self.users, 0.2, 7)
         got, want = snapshot(self.db), expected(changed)
         self.assertEqual(sorted(set(got["contributors"]) ^ set(want["contributors"]))[:5], [])
         self.assertEqual(sorted(set(want["repos"]) - set(got["repos"]))[:5], [])
