@@ -1,0 +1,69 @@
+"""``python -m bench``: run the scenarios, then write docs/benchmarks.md, plots and raw JSON.
+
+    python -m bench                 # everything (~15 minutes on 2 cores)
+    python -m bench --smoke         # seconds; writes to a temporary directory (CI)
+    python -m bench --only latency  # one scenario
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import report, scenarios
+from bench.run import ROOT
+
+SCENARIOS = ["latency", "cpu", "quota", "refresh", "scale", "shutdown"]
+
+
+def plan(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Which scenario functions to call, with what arguments, for a full or smoke run."""
+    if args.smoke:
+        # The smallest graph the fakehub draws, seeds only (depth 0): every code path, few requests.
+        return {
+            "cpu": lambda: scenarios.cpu(work / "cpu", args.users or 60, concurrency=10, depth=0, warm=False),
+            "refresh": lambda: scenarios.refresh(work / "refresh", args.users or 60, concurrency=10, depth=0),
+        }
+    users = args.users or 1000
+    return {
+        "latency": lambda: scenarios.latency(work / "latency", users),
+        "cpu": lambda: scenarios.cpu(work / "cpu", users),
+        "quota": lambda: scenarios.quota(work / "quota", users),
+        "refresh": lambda: scenarios.refresh(work / "refresh", users),
+        "scale": lambda: scenarios.scale(work / "scale"),
+        "shutdown": lambda: scenarios.shutdown(work / "shutdown", users),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="a seconds-long run into a temp dir")
+    parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only this scenario")
+    parser.add_argument("--users", type=int, default=None, help="graph size for the 1-hop scenarios")
+    parser.add_argument("--out", default=None, help="where to write the report [docs/, or a temp dir]")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ghcrawl-bench-"))
+    out = Path(args.out) if args.out else (work / "docs" if args.smoke else ROOT / "docs")
+    todo = plan(args, work)
+    results: dict[str, Any] = {"machine": report.machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                               "smoke": args.smoke, "scenarios": {}}
+    began = time.monotonic()
+    for name, fn in todo.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"{name}:", file=sys.stderr, flush=True)
+        t0 = time.monotonic()
+        results["scenarios"][name] = fn()
+        results["scenarios"][name]["seconds"] = time.monotonic() - t0
+    results["seconds"] = time.monotonic() - began
+    report.write(results, out)
+    print(f"wrote {out / 'benchmarks.md'} in {results['seconds']:.0f} s (work files in {work})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
