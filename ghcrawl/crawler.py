@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 from ghcrawl.credentials import Credential
 from ghcrawl.errors import BadCredentials, FetchError, RateLimited, StoreError
 from ghcrawl.github import Final, GitHub, Moved, NotModified, Result, Validators
+from ghcrawl.metrics import Metrics, reason_class
 from ghcrawl.models import Contribution, Repo, User, items_of
 from ghcrawl.ratelimit import GITHUB_MAX_CONCURRENCY, Budget, Pacer
 from ghcrawl.store import Page, Store, Task
@@ -57,6 +58,8 @@ class Crawler:
         on_finished: Callable[[], None] = lambda: None,
         on_fatal: Callable[[str], None] = lambda reason: None,
         on_limited: Callable[[], None] = lambda: None,
+        on_first_claim: Callable[[], None] = lambda: None,
+        metrics: Metrics | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._store, self._github, self._pacer, self._clock = store, github, pacer, clock
@@ -64,6 +67,8 @@ class Crawler:
         self._max_attempts, self._retry_base, self._retry_max = max_attempts, retry_base, retry_max
         self._poll_interval, self._once = poll_interval, once
         self._on_finished, self._on_fatal, self._on_limited = on_finished, on_fatal, on_limited
+        self._on_first_claim: Callable[[], None] | None = on_first_claim
+        self._metrics = metrics or Metrics()
         self._rng = rng or random.Random()
         self._slots = DeferredSemaphore(GITHUB_MAX_CONCURRENCY)
         self._running = False
@@ -142,6 +147,9 @@ class Crawler:
             tasks = await self._store.claim(count, self._clock.seconds())
         finally:
             self._claiming = False
+        if self._on_first_claim is not None:
+            first, self._on_first_claim = self._on_first_claim, None
+            first()
         if not self._running:
             await self._store.release([t.id for t in tasks])
             return
@@ -211,6 +219,7 @@ class Crawler:
                 )
                 current = await self._apply(current, result, token_id)
             except RateLimited as e:
+                self._metrics.waits.labels("secondary" if e.secondary else "primary").inc()
                 self._log.warn("{reason}: {kind} {key} waits {wait:.0f}s", reason=e.reason,
                                kind=current.kind, key=current.key, wait=e.until - self._clock.seconds())
                 await self._store.retry(current, e.until, e.reason, attempt=False)
@@ -245,15 +254,23 @@ class Crawler:
         page = Page(task.url, self._github.relative(result.next_url) if result.next_url else None,
                     now, iso(now), token_id, result.etag, result.last_modified)
         if task.kind == "user":
-            return await self._store.commit_user(task, User.from_api(result.body), page)
+            following = await self._store.commit_user(task, User.from_api(result.body), page)
+            self._metrics.rows.labels("users").inc()
+            return following
         if task.kind == "repos":
-            return await self._store.commit_repos(task, [Repo.from_api(i) for i in items_of(result.body)], page)
-        found = (Contribution.from_api(i) for i in items_of(result.body))
-        return await self._store.commit_contributors(task, [c for c in found if c is not None], page)
+            repos = [Repo.from_api(i) for i in items_of(result.body)]
+            following = await self._store.commit_repos(task, repos, page)
+            self._metrics.rows.labels("repos").inc(len(repos))
+            return following
+        found = [c for c in (Contribution.from_api(i) for i in items_of(result.body)) if c is not None]
+        following = await self._store.commit_contributors(task, found, page)
+        self._metrics.rows.labels("contributors").inc(len(found))
+        return following
 
     async def _retry_or_fail(self, task: Task, reason: str, retryable: bool) -> None:
         now = self._clock.seconds()
         if retryable and task.attempts + 1 < self._max_attempts:
+            self._metrics.retries.labels(reason_class(reason)).inc()
             delay = min(self._retry_max, self._retry_base * 2**task.attempts)
             delay *= 0.5 + self._rng.random() / 2
             self._log.warn("{kind} {key}: {reason}; retry {n} in {delay:.1f}s", kind=task.kind,
@@ -262,6 +279,7 @@ class Crawler:
             self._wake(delay)
         else:
             self.failed += 1
+            self._metrics.failures.labels(reason_class(reason)).inc()
             self._log.error("{kind} {key} failed: {reason}", kind=task.kind, key=task.key, reason=reason)
             await self._store.fail(task, reason, now)
 

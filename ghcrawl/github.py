@@ -23,6 +23,7 @@ from twisted.web.http_headers import Headers
 from ghcrawl import __version__
 from ghcrawl.credentials import Credential
 from ghcrawl.errors import BadCredentials, FetchError, RateLimited
+from ghcrawl.metrics import Metrics
 from ghcrawl.ratelimit import RESET_MARGIN, Budget, Pacer, RateInfo, parse_rate_headers, parse_retry_after
 
 API_VERSION = "2022-11-28"
@@ -91,6 +92,7 @@ class GitHub:
         pacer: Pacer,
         base_url: str,
         timeout: float = 30.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._http = http
         self._clock = clock
@@ -98,6 +100,7 @@ class GitHub:
         self.base_url = base_url.rstrip("/")
         self._netloc = urlsplit(self.base_url).netloc
         self._timeout = timeout
+        self._metrics = metrics
 
     def absolute(self, url: str) -> str:
         """Resolve a stored (possibly relative) URL against the API base."""
@@ -144,21 +147,27 @@ class GitHub:
             body = await response.content()
             return response.code, response.headers, body
 
+        started = self._clock.seconds()
         attempt = Deferred.fromCoroutine(exchange())
         attempt.addTimeout(self._timeout, self._clock)
         try:
-            return await attempt
+            answer = await attempt
         except CancelledError:
             self._pacer.answered(budget, None, clean=False)
             raise
         except Exception as e:
             self._pacer.answered(budget, None, clean=False)
+            if self._metrics is not None:
+                self._metrics.answered(url, "error", self._clock.seconds() - started)
             if _tls_failure(e):
                 # A certificate problem does not heal by retrying: say what to do.
                 raise FetchError(
                     f"TLS verification of {urlsplit(url).netloc} failed ({_describe(e)}); "
                     "set ca_file to the CA that signed it", retryable=False) from None
             raise FetchError(f"connection: {_describe(e)}") from None
+        if self._metrics is not None:
+            self._metrics.answered(url, answer[0], self._clock.seconds() - started)
+        return answer
 
     def _classify(
         self, status: int, headers: Headers, body: bytes, budget: Budget, cred: Credential | None

@@ -23,6 +23,9 @@ from ghcrawl.crawler import Crawler
 from ghcrawl.credentials import Credential
 from ghcrawl.errors import BadCredentials, FetchError, GhcrawlError, RateLimited
 from ghcrawl.github import Fetched, GitHub, Result, tls_policy
+from ghcrawl.metrics import Metrics
+from ghcrawl.monitor import Monitor
+from ghcrawl.notify import SystemdNotifier
 from ghcrawl.ratelimit import Budget, Pacer
 from ghcrawl.store import Store
 
@@ -43,19 +46,23 @@ class CrawlService(Service):
 
     _log = Logger()
 
-    def __init__(self, config: Config, reactor: Any, stop_reactor: Callable[[], None]) -> None:
+    def __init__(
+        self, config: Config, reactor: Any, stop_reactor: Callable[[], None],
+        notifier: SystemdNotifier | None = None,
+    ) -> None:
         self.config = config
         self._reactor = reactor
         self._stop_reactor = stop_reactor
+        self.notifier = notifier or SystemdNotifier({}, reactor)
+        self.metrics = Metrics()
+        self.monitor: Monitor | None = None
         self.exit_code = 0
         self.store: Store | None = None
         self.crawler: Crawler | None = None
         self.pacer: Pacer | None = None
         self._http_pool: HTTPConnectionPool | None = None
-        self._progress: LoopingCall | None = None
         self._refresh: LoopingCall | None = None
         self._starting: Deferred[None] | None = None
-        self._last_requests = 0
 
     def startService(self) -> None:
         super().startService()
@@ -89,7 +96,7 @@ class CrawlService(Service):
                       connectTimeout=config.request_timeout)
         self.pacer = Pacer([], config.concurrency, reserve=config.rate_limit_reserve,
                            secondary_wait=config.secondary_limit_wait)
-        github = GitHub(HTTPClient(agent), clock, self.pacer, config.api_url, config.request_timeout)
+        github = GitHub(HTTPClient(agent), clock, self.pacer, config.api_url, config.request_timeout, self.metrics)
         # Tokens first: a rejected token must not leave a database behind.
         credentials = await self._check_tokens(github)
         self.store = store = Store(config.db, config.max_depth)
@@ -111,13 +118,15 @@ class CrawlService(Service):
             max_attempts=config.max_attempts, retry_base=config.retry_base, retry_max=config.retry_max,
             poll_interval=config.poll_interval, once=config.once,
             on_finished=self._stop_reactor, on_fatal=self.fatal, on_limited=self._save_budgets_soon,
+            on_first_claim=self._ready, metrics=self.metrics,
         )
+        self.monitor = Monitor(clock, store, self.crawler, self.pacer, self.metrics, self.notifier,
+                               config.progress_interval, self._save_budgets)
+        if config.status_endpoint:
+            await self.monitor.listen(config.status_endpoint)
         if self.running:
             self.crawler.start()
-            self._progress = LoopingCall(self._report)
-            self._progress.clock = clock
-            self._progress.start(config.progress_interval, now=False).addErrback(
-                lambda f: self._log.failure("progress reporting stopped", f))
+            self.monitor.start()
             if not config.once:
                 self._refresh = LoopingCall(self._requeue_stale)
                 self._refresh.clock = clock
@@ -207,25 +216,14 @@ class CrawlService(Service):
                            age=self.config.refresh_after)
             self.crawler.poke()
 
-    async def _report(self) -> None:
-        if self.store is None or self.crawler is None or self.pacer is None:
-            return
-        counts = await self.store.progress()
-        now = self._reactor.seconds()
-        rate = (self.crawler.requests - self._last_requests) / self.config.progress_interval
-        self._last_requests = self.crawler.requests
-        budgets = self.pacer.budgets
-        remaining = sum(b.remaining or 0 for b in budgets) if budgets else 0
-        reset_in = max((b.reset_at - now for b in budgets), default=0.0)
-        self._log.info(
-            "progress: {users} users, {repos} repos, {contributors} contributor rows; "
-            "{pending} pending, {in_flight} in flight, {failed} failed; {rate:.1f} req/s; "
-            "rate limit {remaining} left, reset in {reset_in:.0f}s",
-            users=counts["users"], repos=counts["repos"], contributors=counts["contributors"],
-            pending=counts["pending"], in_flight=self.crawler.in_flight, failed=counts["failed"],
-            rate=rate, remaining=remaining, reset_in=max(0.0, reset_in),
-        )
-        await self.store.save_budgets(self._budget_rows(), now)
+    def _ready(self) -> None:
+        """Database open and the first batch claimed: tell systemd, start the watchdog."""
+        self.notifier.ready()
+        self.notifier.start_watchdog()
+
+    async def _save_budgets(self) -> None:
+        if self.store is not None and self.pacer is not None:
+            await self.store.save_budgets(self._budget_rows(), self._reactor.seconds())
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
@@ -237,17 +235,19 @@ class CrawlService(Service):
     async def _stop(self) -> None:
         if self._starting is not None and not self._starting.called:
             self._starting.cancel()
-        for loop in (self._progress, self._refresh):
-            if loop is not None and loop.running:
-                loop.stop()
+        self.notifier.stopping(self.config.grace + STOP_SLACK + 5)
+        self.notifier.stop_watchdog()
+        if self._refresh is not None and self._refresh.running:
+            self._refresh.stop()
+        if self.monitor is not None:
+            await self.monitor.stop()
         if self.crawler is not None:
             self._log.info("stopping: draining {n} requests in flight (grace {grace}s)",
                            n=self.crawler.in_flight, grace=self.config.grace)
             cancelled = await self.crawler.drain(self.config.grace)
             if cancelled and self.store is not None:
                 await self.store.release(cancelled)
-        if self.store is not None and self.pacer is not None:
-            await self.store.save_budgets(self._budget_rows(), self._reactor.seconds())
+        await self._save_budgets()
         if self._http_pool is not None:
             closing = self._http_pool.closeCachedConnections()
             closing.addTimeout(1.0, self._reactor)
@@ -258,3 +258,4 @@ class CrawlService(Service):
         if self.store is not None:
             self.store.close()
         self._log.info("stopped cleanly")
+        self.notifier.close()

@@ -198,6 +198,10 @@ class Store:
         """Counts for the progress line."""
         return await self._pool.runInteraction(_progress)
 
+    async def by_depth(self) -> list[tuple[int, str, str, int]]:
+        """Frontier sizes by depth, kind and state, for progress per depth."""
+        return await self._pool.runInteraction(_by_depth)
+
     async def next_due(self) -> float | None:
         """When the earliest pending task becomes due, or None when nothing is pending."""
         return await self._pool.runInteraction(_next_due)
@@ -550,12 +554,19 @@ def _progress(txn: Transaction) -> dict[str, int]:
     for table in ("users", "repos", "contributors"):
         txn.execute(f"SELECT COUNT(*) FROM {table}")
         counts[table] = int(txn.fetchone()[0])
+    txn.execute("SELECT COUNT(*) FROM users WHERE fetched_at IS NOT NULL")
+    counts["profiles"] = int(txn.fetchone()[0])
     for state in ("pending", "leased", "done", "failed"):
         counts[state] = 0
     txn.execute("SELECT state, COUNT(*) FROM tasks GROUP BY state")
     for state, n in txn.fetchall():
         counts[state] = int(n)
     return counts
+
+
+def _by_depth(txn: Transaction) -> list[tuple[int, str, str, int]]:
+    txn.execute("SELECT depth, kind, state, COUNT(*) FROM tasks GROUP BY depth, kind, state")
+    return [(int(d), k, s, int(n)) for d, k, s, n in txn.fetchall()]
 
 
 def _next_due(txn: Transaction) -> float | None:

@@ -10,7 +10,9 @@ from typing import Any
 from twisted.python import usage
 
 from ghcrawl import config as config_module
+from ghcrawl import logs
 from ghcrawl.errors import GhcrawlError
+from ghcrawl.notify import SystemdNotifier
 from ghcrawl.service import CrawlService
 from ghcrawl.store import check_database
 
@@ -76,6 +78,12 @@ class Options(usage.Options):
             check_database(self.config.db)
         except GhcrawlError as e:
             raise usage.UsageError(str(e)) from None
+        parent = getattr(self, "parent", None)
+        if self.config.log_format == "json" and parent is not None and not parent.get("logger"):
+            # twistd turns this name into its log observer once all options are parsed.
+            logfile = parent.get("logfile")
+            logs.destination = None if logfile in (None, "", "-") else logfile
+            parent["logger"] = "ghcrawl.logs.json_observer"
 
 
 def makeService(options: Options) -> CrawlService:
@@ -83,7 +91,7 @@ def makeService(options: Options) -> CrawlService:
     from twisted.internet import reactor
 
     assert options.config is not None
-    service = CrawlService(options.config, reactor, _stopper(reactor))
+    service = CrawlService(options.config, reactor, _stopper(reactor), SystemdNotifier(os.environ, reactor))
     reactor.addSystemEventTrigger("before", "shutdown", _arm_hard_exit)
     reactor.addSystemEventTrigger("after", "shutdown", _exit_status, reactor, service)
     return service

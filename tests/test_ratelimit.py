@@ -73,8 +73,16 @@ class PacerTests(SynchronousTestCase):
         p = Pacer([Budget("x", remaining=100, reset_at=1000.0)], 40, secondary_wait=60.0)
         self.assertEqual(p.secondary_limited(0.0, None, p.budgets[0]), 60.0)
         self.assertEqual(p.concurrency, 20)
-        self.assertEqual(p.secondary_limited(0.0, None, p.budgets[0]), 120.0)
-        self.assertEqual(p.allowance(100.0), (0, 120.0))
+        self.assertEqual(p.secondary_limited(61.0, None, p.budgets[0]), 61.0 + 120.0)
+        self.assertEqual(p.allowance(100.0), (0, 181.0))
+
+    def test_answers_already_in_flight_do_not_escalate(self) -> None:
+        """Limits answering requests sent before the pause began count as one strike."""
+        p = Pacer([Budget("x", remaining=100, reset_at=1000.0)], 40, secondary_wait=60.0)
+        p.secondary_limited(0.0, None, p.budgets[0])
+        for _ in range(5):
+            self.assertEqual(p.secondary_limited(0.1, None, p.budgets[0]), 60.0)
+        self.assertEqual((p.strikes, p.concurrency), (1, 20))
 
     def test_secondary_honours_retry_after(self) -> None:
         """A retry-after header decides the wait."""
