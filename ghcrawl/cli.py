@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("--reason", help="only tasks whose failure reason contains this text")
     for sub in (status, exporter, add, retry):
         sub.add_argument("--db", required=True, metavar="PATH", help="the crawl's SQLite database")
+    demo = commands.add_parser("demo", help="crawl an offline fake GitHub end to end, then show the status")
+    demo.add_argument("--dir", default="ghcrawl-demo", metavar="DIR", help="where the demo's files go [default: ghcrawl-demo]")
+    demo.add_argument("--users", type=int, default=300, help="size of the fake graph [default: 300]")
     return parser
 
 
@@ -65,6 +68,14 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
     except OSError as e:
         err.write(f"{PROG}: error: {e.filename or ''}: {e.strerror or e}\n")
         return 1
+
+
+def _demo(args: argparse.Namespace, out: TextIO, now: float) -> int:
+    from ghcrawl import demo
+
+    args.db = demo.run(args.dir, max(50, args.users), out)
+    args.json = False
+    return _status(args, out, time.time())
 
 
 def _status(args: argparse.Namespace, out: TextIO, now: float) -> int:
@@ -194,7 +205,7 @@ def _retry_failed(args: argparse.Namespace, out: TextIO, now: float) -> int:
     return 0
 
 
-_COMMANDS = {"status": _status, "export": _export, "seed": _seed, "retry-failed": _retry_failed}
+_COMMANDS = {"status": _status, "export": _export, "seed": _seed, "retry-failed": _retry_failed, "demo": _demo}
 
 if __name__ == "__main__":
     sys.exit(main())
