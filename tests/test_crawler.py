@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Any
 
 from treq.testing import StubTreq
@@ -13,16 +11,14 @@ from twisted.trial.unittest import TestCase
 from twisted.web.resource import Resource
 
 from ghcrawl.crawler import Crawler
-from ghcrawl.credentials import Credential
-from ghcrawl.fakehub import FakeHub, Graph, Knobs, truth
+from ghcrawl.fakehub import Graph, Knobs, truth
 from ghcrawl.github import GitHub
 from ghcrawl.ratelimit import Budget, Pacer
-from ghcrawl.store import Store
 from tests.fakes import InstantStore
+from tests.inprocess import crawl
 from tests.support import expected, snapshot
 
 BASE = "http://fakehub.test"
-TOKEN = "ghp_unit0000000000000000000000000000000"
 
 
 class NotFound(Resource):
@@ -38,22 +34,9 @@ class CrawlerTests(TestCase):
     timeout = 60
 
     async def crawl(self, graph: Graph, max_depth: int, knobs: Knobs | None = None,
-                    concurrency: int = 10, **kwargs: Any) -> tuple[str, dict[str, Any]]:
+                    **kwargs: Any) -> tuple[str, dict[str, Any]]:
         t = truth(graph, None, max_depth)
-        path = os.path.join(tempfile.mkdtemp(), "crawl.sqlite")
-        store = Store(path, max_depth)
-        self.addCleanup(store.close)
-        await store.migrate()
-        await store.add_seeds(t["seeds"])
-        hub = FakeHub(graph, reactor, knobs or Knobs())
-        pacer = Pacer([Budget("b")], concurrency, secondary_wait=0.05)
-        github = GitHub(StubTreq(hub.resource), reactor, pacer, BASE, timeout=5)  # type: ignore[arg-type]
-        finished: Deferred[None] = Deferred()
-        crawler = Crawler(store, github, pacer, reactor, {"b": [Credential(TOKEN)]}, once=True,
-                          on_finished=lambda: finished.callback(None), poll_interval=0.05, **kwargs)
-        crawler.start()
-        await finished
-        self.hub = hub
+        path, self.hub = await crawl(graph, t["seeds"], max_depth, knobs, **kwargs)
         return path, t
 
     async def test_depth_one_equals_truth(self) -> None:

@@ -165,7 +165,7 @@ class SiteTests(SynchronousTestCase):
         self.assertEqual(response.headers.getRawHeaders("content-type"), ["text/html; charset=utf-8"])
         page = self.successResultOf(response.text())
         self.assertIn("<title>ghcrawl status</title>", page)
-        self.assertIn("fetch(\"/status\"", page)
+        self.assertIn('fetch("/status"', page)
         for external in ("<link", " src=", "@import", "url("):
             self.assertNotIn(external, page)
 
