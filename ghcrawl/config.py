@@ -243,4 +243,5 @@ def _warn_if_shared(path: str, what: str, warnings: list[str]) -> None:
     except OSError:
         return
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        warnings.append(f"{what} {path} is readable by group or others (chmod 600 it)")
+        advice = "chmod 600 it" if what == "token file" else "keep tokens out of it: use token_file or LoadCredential"
+        warnings.append(f"{what} {path} is readable by group or others ({advice})")
