@@ -203,8 +203,9 @@ class Crawler:
 
     async def _work(self, task: Task) -> None:
         """Fetch a task page by page until it is done, waits, fails or we stop."""
-        current: Task | None = task
-        while current is not None:
+        following: Task | None = task
+        while following is not None:
+            current = following
             budget = self._pacer.take(self._clock.seconds())
             if budget is None:
                 await self._store.release([current.id])
@@ -217,7 +218,7 @@ class Crawler:
                 result = await self._github.fetch(
                     current.url, budget, cred, Validators(cached[0], cached[1]) if cached else None
                 )
-                current = await self._apply(current, result, token_id)
+                following = await self._apply(current, result, token_id)
             except RateLimited as e:
                 self._metrics.waits.labels("secondary" if e.secondary else "primary").inc()
                 self._log.warn("{reason}: {kind} {key} waits {wait:.0f}s", reason=e.reason,
@@ -233,8 +234,8 @@ class Crawler:
             except (FetchError, StoreError) as e:
                 await self._retry_or_fail(current, str(e), getattr(e, "retryable", False))
                 return
-            if current is not None and not self._running:
-                await self._store.release([current.id])
+            if following is not None and not self._running:
+                await self._store.release([following.id])
                 return
 
     async def _apply(self, task: Task, result: Result, token_id: str) -> Task | None:
