@@ -231,7 +231,9 @@ header .meta { color: #a9b1c2; font-size: 12px; }
 #state { margin-left: auto; font-size: 12px; padding: 2px 10px; border-radius: 10px; background: #3a4254; }
 #state.live { background: #245c3c; } #state.down { background: #7c2b2b; } #state.paused { background: #7a5418; }
 main { max-width: 1180px; margin: 0 auto; padding: 18px 24px 32px; display: grid; gap: 16px; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(165px, 1fr)); gap: 12px; }
+.cards { display: grid; gap: 12px; }
+.counts { grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); }
+.flow { grid-template-columns: repeat(auto-fit, minmax(240px, 1fr)); }
 .card, .panel { background: var(--card); border: 1px solid var(--line); border-radius: 8px; }
 .card { padding: 11px 14px; }
 .label { font-size: 11px; color: var(--muted); text-transform: uppercase; letter-spacing: .05em; }
@@ -247,12 +249,13 @@ main { max-width: 1180px; margin: 0 auto; padding: 18px 24px 32px; display: grid
 table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { text-align: left; padding: 7px 10px; border-bottom: 1px solid var(--line); vertical-align: middle; }
 th { font-size: 11px; color: var(--muted); text-transform: uppercase; letter-spacing: .05em; font-weight: 600; }
-td.depth { width: 70px; font-weight: 600; }
+td.depth { width: 90px; font-weight: 600; }
 .bar { height: 8px; background: #e8ecf2; border-radius: 4px; overflow: hidden; margin-bottom: 3px; }
 .bar span { display: block; height: 100%; background: var(--green); }
 .nums { font-size: 12px; color: var(--muted); }
 .nums .failed { color: var(--red); }
-tr.eta td.depth::after { content: " \\25C0"; color: var(--blue); font-size: 10px; }
+tr.eta td.depth::after { content: "ETA"; margin-left: 6px; padding: 1px 5px; border-radius: 6px; font-size: 10px;
+                         font-weight: 600; color: #fff; background: var(--blue); vertical-align: 2px; }
 .empty { color: var(--muted); padding: 8px 0; }
 </style>
 </head>
@@ -264,7 +267,7 @@ tr.eta td.depth::after { content: " \\25C0"; color: var(--blue); font-size: 10px
   <span id="state">connecting</span>
 </header>
 <main>
-  <div class="cards">
+  <div class="cards counts">
     <div class="card"><div class="label">Users</div><div class="value" id="users">&ndash;</div>
       <div class="sub" id="profiles"></div></div>
     <div class="card"><div class="label">Repositories</div><div class="value" id="repos">&ndash;</div></div>
@@ -273,7 +276,10 @@ tr.eta td.depth::after { content: " \\25C0"; color: var(--blue); font-size: 10px
       <div class="sub" id="done"></div></div>
     <div class="card"><div class="label">In flight</div><div class="value" id="in-flight">&ndash;</div>
       <div class="sub" id="concurrency"></div></div>
-    <div class="card"><div class="label">Failed</div><div class="value" id="failed">&ndash;</div></div>
+    <div class="card"><div class="label">Failed</div><div class="value" id="failed">&ndash;</div>
+      <div class="sub">tasks given up</div></div>
+  </div>
+  <div class="cards flow">
     <div class="card"><div class="label">Requests / s</div><div class="value" id="rps">&ndash;</div>
       <div class="sub" id="requests-total"></div></div>
     <div class="card"><div class="label">Rate limit left</div><div class="value" id="remaining">&ndash;</div>

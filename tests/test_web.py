@@ -114,6 +114,16 @@ class SiteTests(SynchronousTestCase):
         now = self.clock.seconds()
         self.assertEqual(times, [now - 60 + 10 * i for i in range(7)])
 
+    def test_history_forgets_old_samples_while_stopped(self) -> None:
+        """Samples taken before a pause longer than the span are not reported as the last hour."""
+        self.web.start()
+        self.clock.advance(10)
+        self.web.stop()
+        self.clock.advance(55)
+        self.assertEqual([h["time"] for h in self.json("/status")[1]["history"]], [STATUS["time"] + 10])
+        self.clock.advance(10)
+        self.assertEqual(self.json("/status")[1]["history"], [])
+
     def test_failing_sample_does_not_stop_sampling(self) -> None:
         """A status() that raises during sampling is logged and the next interval samples again."""
         self.fake.error = RuntimeError("database is locked")
