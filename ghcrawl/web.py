@@ -463,7 +463,7 @@ async function refresh() {
     headline(s); chart(s); depths(s);
   } catch (e) {
     const state = $("state");
-    state.textContent = "unreachable: " + e.message;
+    state.textContent = "no status: " + e.message;
     state.className = "down";
   } finally {
     setTimeout(refresh, 5000);
