@@ -199,7 +199,7 @@ def _section(res: dict[str, Any], name: str) -> list[str]:
     runs = s["runs"]
     lines: list[str] = []
     if name == "latency":
-        lines += [f"## Latency-bound ({s['latency_ms']} ms per answer, {s['users']} users, depth 1)", "",
+        lines += [f"## Latency-bound ({s['latency_ms']} ms per answer, {s['users']} users, depth {s['max_depth']})", "",
                   "Little's law: at most concurrency / latency requests/s.", ""]
         for c in sorted({r["concurrency"] for r in runs}):
             lines += [f"Concurrency {c} (bound {c / (s['latency_ms'] / 1000):.0f} requests/s):", "",
@@ -207,7 +207,11 @@ def _section(res: dict[str, Any], name: str) -> list[str]:
                             [("% of bound", lambda r: f"{r['little_ratio']:.0%}")]), ""]
         lines += ["![latency](bench/latency.png)", ""]
     elif name == "cpu":
-        lines += [f"## CPU-bound (no latency, {s['users']} users, depth 1)", "", table(runs), "",
+        lines += [f"## CPU-bound (no latency, {s['users']} users, depth {s['max_depth']})", "",
+                  table(runs, [("start-up CPU s", lambda r: f"{r.get('startup_cpu_s', 0):.2f}"),
+                               ("net CPU s/1k req", lambda r: f"{r.get('net_cpu_s_per_1k', 0):.2f}")]), "",
+                  "Start-up CPU: a run whose only seed does not exist (imports, set-up, tear-down); "
+                  "net CPU subtracts it.", "",
                   "![cpu](bench/cpu.png)", ""]
     elif name == "quota":
         r = runs[0]
@@ -266,7 +270,7 @@ def write(res: dict[str, Any], out: Path) -> None:
         "- wall s: process start to exit; req/s: requests the fakehub saw, divided by the time between the",
         "  first and last request it saw (sampled every 0.1 s), so interpreter start-up is left out;",
         "- CPU s/1k req: the client process's user + system CPU (os.wait4 rusage) per 1,000 requests;",
-        "- peak RSS: the client's ru_maxrss; requests / min: requests sent over the graph's minimum",
+        "- peak RSS: the client's VmHWM (sampled every 20 ms); requests / min: requests sent over the graph's minimum",
         "  (`min_requests` of `ghcrawl-fakehub truth`);",
         "- correct: users, repos and contributors rows equal the ground truth exactly;",
         "- × gh: the figure over ghcrawl's at the same concurrency (lower is better for wall, CPU, RSS).",
@@ -280,4 +284,7 @@ def write(res: dict[str, Any], out: Path) -> None:
     for name in ("latency", "cpu", "quota", "refresh", "scale", "shutdown"):
         if name in res["scenarios"]:
             lines += _section(res, name)
+    profile = data / "profile.md"
+    if profile.exists() and not res.get("smoke"):
+        lines += [profile.read_text().strip(), ""]
     (out / "benchmarks.md").write_text("\n".join(lines))

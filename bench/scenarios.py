@@ -79,9 +79,20 @@ def cpu(work: Path, users: int, concurrency: int = 50, contenders: list[str] = C
         if warm:
             _warm(hub, work, t)
         runs = [_crawl(name, hub, work, t, want, concurrency) for name in contenders]
+        for r in runs:
+            r["startup_cpu_s"] = _startup_cpu(r["contender"], hub, work)
+            r["net_cpu_s_per_1k"] = 1000 * max(0.0, r["cpu_s"] - r["startup_cpu_s"]) / max(1, r["requests"])
     finally:
         hub.stop()
     return {"fakehub": hub.args, "users": users, "max_depth": depth, "runs": runs}
+
+
+def _startup_cpu(name: str, hub: FakeHub, work: Path) -> float:
+    """CPU of a run whose only seed does not exist: imports, set-up and tear-down, no crawl."""
+    cdir = work / f"{name}-startup"
+    cdir.mkdir(exist_ok=True)
+    r = run(command(name, hub, cdir / "crawl.sqlite", ["no-such-user-bench"], 0, 10), cdir, hub, 120)
+    return float(r["cpu_s"])
 
 
 def quota(work: Path, users: int, limit: int = 300, window: int = 3, concurrency: int = 50) -> dict[str, Any]:
