@@ -88,14 +88,19 @@ class SecondaryLimitTests(SynchronousTestCase):
         path = f"/users/{graph.suggested_seeds[0]}"
         codes = [client.get(path, token="a") for _ in range(4)]
         self.assertEqual([a.code for a in codes], [200, 200, 429, 429])
+        self.assertEqual(hub.stats()["secondary_violations"], 0, "in flight when limited: not a violation")
+        clock.advance(1)
+        self.assertEqual(client.get(path, token="a").code, 429)
         limited = codes[2]
         self.assertEqual(limited.headers["retry-after"], "30")
         self.assertNotEqual(limited.headers["x-ratelimit-remaining"], "0")
         self.assertTrue(limited.json()["message"].startswith("You have exceeded a secondary rate limit"))
         self.assertEqual(hub.stats()["secondary_limited"], 1)
         self.assertEqual(hub.stats()["secondary_violations"], 1)
-        clock.advance(30)
-        self.assertEqual(client.get(path, token="a").code, 200)
+        clock.advance(29)
+        self.assertEqual(client.get(path, token="a").code, 429)  # the 6th request: a new limit, not a violation
+        self.assertEqual(hub.stats()["secondary_limited"], 2)
+        self.assertEqual(hub.stats()["secondary_violations"], 1)
 
     def test_without_retry_after_waits_default(self) -> None:
         """Without retry-after the header is absent and the wait is secondary_wait."""
