@@ -340,7 +340,7 @@ function headline(s) {
   set("remaining", budgets.length ? num(left) : "\\u2013");
   const eta = s.eta || {};
   set("eta", duration(eta.seconds));
-  set("eta-detail", eta.depth === undefined ? "" :
+  set("eta-detail", eta.depth === undefined ? "" : eta.depth === null ? "frontier drained" :
       "depth " + eta.depth + " \\u00b7 " + num(eta.remaining_tasks) + " tasks left");
   tick(limit);
 }
