@@ -1,8 +1,10 @@
 """``python -m bench``: run the scenarios, then write docs/benchmarks.md, plots and raw JSON.
 
-    python -m bench                 # everything (~15 minutes on 2 cores)
-    python -m bench --smoke         # seconds; writes to a temporary directory (CI)
-    python -m bench --only latency  # one scenario
+python -m bench                 # everything (~15 minutes on 2 cores)
+python -m bench --smoke         # seconds; writes to a temporary directory (CI)
+python -m bench --only latency  # one scenario
+python -m bench --report-only   # rewrite the report from docs/bench/results.json
+python -m bench.profile         # py-spy profile of ghcrawl (docs/bench/profile.*)
 """
 
 from __future__ import annotations
@@ -46,12 +48,25 @@ def main() -> None:
     parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only this scenario")
     parser.add_argument("--users", type=int, default=None, help="graph size for the 1-hop scenarios")
     parser.add_argument("--out", default=None, help="where to write the report [docs/, or a temp dir]")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite benchmarks.md and plots from the saved results.json, running nothing",
+    )
     args = parser.parse_args()
+    if args.report_only:
+        out = Path(args.out) if args.out else ROOT / "docs"
+        report.write(json.loads((out / "bench" / "results.json").read_text()), out)
+        return
     work = Path(tempfile.mkdtemp(prefix="ghcrawl-bench-"))
     out = Path(args.out) if args.out else (work / "docs" if args.smoke else ROOT / "docs")
     todo = plan(args, work)
-    results: dict[str, Any] = {"machine": report.machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                               "smoke": args.smoke, "scenarios": {}}
+    results: dict[str, Any] = {
+        "machine": report.machine(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "smoke": args.smoke,
+        "scenarios": {},
+    }
     began = time.monotonic()
     for name, fn in todo.items():
         if args.only and name not in args.only:

@@ -11,8 +11,18 @@ from typing import Any
 
 def truth(users: int, max_depth: int, seed: int = 1) -> dict[str, Any]:
     """``ghcrawl-fakehub truth`` for a graph: seeds, rows and the minimum request count."""
-    cmd = [sys.executable, "-m", "ghcrawl.fakehub", "truth", "--seed", str(seed), "--users", str(users),
-           "--max-depth", str(max_depth)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ghcrawl.fakehub",
+        "truth",
+        "--seed",
+        str(seed),
+        "--users",
+        str(users),
+        "--max-depth",
+        str(max_depth),
+    ]
     return json.loads(subprocess.run(cmd, capture_output=True, check=True, timeout=120).stdout)
 
 
@@ -29,8 +39,10 @@ def snapshot(db: str) -> dict[str, set[tuple[Any, ...]]]:
     """What a crawl stored, in the truth's shape."""
     conn = sqlite3.connect(db)
     try:
-        users = {(i, login, typ, depth, fetched is not None) for i, login, typ, depth, fetched in
-                 conn.execute("SELECT id, login, type, depth, fetched_at FROM users")}
+        users = {
+            (i, login, typ, depth, fetched is not None)
+            for i, login, typ, depth, fetched in conn.execute("SELECT id, login, type, depth, fetched_at FROM users")
+        }
         repos = {(i, o, n, bool(f)) for i, o, n, f in conn.execute("SELECT id, owner_id, full_name, fork FROM repos")}
         contributors = set(conn.execute("SELECT repo_id, user_id, contributions FROM contributors"))
     finally:
@@ -49,5 +61,8 @@ def compare(db: str, want: dict[str, set[tuple[Any, ...]]]) -> dict[str, Any]:
         missing, extra = len(rows - got[table]), len(got[table] - rows)
         if missing or extra:
             problems.append(f"{table}: {missing} missing, {extra} extra of {len(rows)}")
-    return {"ok": not problems, "detail": "; ".join(problems) or "equal to ground truth",
-            "rows": sum(len(r) for r in want.values())}
+    return {
+        "ok": not problems,
+        "detail": "; ".join(problems) or "equal to ground truth",
+        "rows": sum(len(r) for r in want.values()),
+    }

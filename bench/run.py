@@ -40,8 +40,23 @@ class FakeHub:
         self.log = open(workdir / "fakehub.log", "wb")
         self.args = list(args)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ghcrawl.fakehub", "serve", "--port", "0", "--port-file", str(port_file),
-             "--tokens-file", str(tokens), *args], stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+            [
+                sys.executable,
+                "-m",
+                "ghcrawl.fakehub",
+                "serve",
+                "--port",
+                "0",
+                "--port-file",
+                str(port_file),
+                "--tokens-file",
+                str(tokens),
+                *args,
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
         deadline = time.monotonic() + 60
         while not (port_file.exists() and port_file.read_text().strip()):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -71,11 +86,22 @@ class FakeHub:
         self.log.close()
 
 
-def command(name: str, hub: FakeHub, db: Path, seeds: list[str], depth: int, concurrency: int,
-            *extra: str) -> list[str]:
+def command(
+    name: str, hub: FakeHub, db: Path, seeds: list[str], depth: int, concurrency: int, *extra: str
+) -> list[str]:
     """The command line that runs contender ``name`` on this crawl."""
-    common = ["--api-url", hub.url, "--db", str(db), *[a for s in seeds for a in ("--seed", s)],
-              "--max-depth", str(depth), "--concurrency", str(concurrency), *extra]
+    common = [
+        "--api-url",
+        hub.url,
+        "--db",
+        str(db),
+        *[a for s in seeds for a in ("--seed", s)],
+        "--max-depth",
+        str(depth),
+        "--concurrency",
+        str(concurrency),
+        *extra,
+    ]
     if name == "ghcrawl":
         return [TWISTD, "--nodaemon", "--pidfile=", "ghcrawl", *common, "--once"]
     return [sys.executable, str(PEERS[name]), *common]
@@ -132,8 +158,7 @@ def _peak_rss_kb(pid: int) -> int:
     return 0
 
 
-def run(cmd: list[str], workdir: Path, hub: FakeHub, timeout: float,
-        on_start: Any = None) -> dict[str, Any]:
+def run(cmd: list[str], workdir: Path, hub: FakeHub, timeout: float, on_start: Any = None) -> dict[str, Any]:
     """Runs ``cmd`` to completion; wall, CPU, peak RSS and the fakehub's counters for the run."""
     hub.reset()
     log = open(workdir / "client.log", "ab")
@@ -160,7 +185,17 @@ def run(cmd: list[str], workdir: Path, hub: FakeHub, timeout: float,
     log.close()
     stats = hub.stats()
     cpu = usage.ru_utime + usage.ru_stime
-    return {"wall_s": wall, "active_s": active or wall, "exit": proc.returncode, "timed_out": killed,
-            "cpu_s": cpu, "user_s": usage.ru_utime, "sys_s": usage.ru_stime,
-            "peak_rss_mb": hwm_kb / 1024, "requests": stats["requests"], "stats": stats,
-            "cpu_s_per_1k": 1000 * cpu / max(1, stats["requests"]), **extra}
+    return {
+        "wall_s": wall,
+        "active_s": active or wall,
+        "exit": proc.returncode,
+        "timed_out": killed,
+        "cpu_s": cpu,
+        "user_s": usage.ru_utime,
+        "sys_s": usage.ru_stime,
+        "peak_rss_mb": hwm_kb / 1024,
+        "requests": stats["requests"],
+        "stats": stats,
+        "cpu_s_per_1k": 1000 * cpu / max(1, stats["requests"]),
+        **extra,
+    }

@@ -15,19 +15,35 @@ from bench.run import CONTENDERS, FakeHub, command, run
 _NO_LIMIT = ("--rate-limit", "1000000000")
 
 
-def _crawl(name: str, hub: FakeHub, work: Path, t: dict[str, Any], want: Any, concurrency: int,
-           timeout: float = 300, *extra: str) -> dict[str, Any]:
+def _crawl(
+    name: str,
+    hub: FakeHub,
+    work: Path,
+    t: dict[str, Any],
+    want: Any,
+    concurrency: int,
+    timeout: float = 300,
+    *extra: str,
+) -> dict[str, Any]:
     """One measured crawl into a fresh database, checked against the truth."""
     cdir = work / f"{name}-{concurrency}-{int(time.monotonic() * 1000)}"
     cdir.mkdir()
     db = cdir / "crawl.sqlite"
     result = run(command(name, hub, db, t["seeds"], t["max_depth"], concurrency, *extra), cdir, hub, timeout)
-    result.update(contender=name, workdir=str(cdir), concurrency=concurrency, min_requests=t["min_requests"],
-                  requests_ratio=result["requests"] / t["min_requests"],
-                  rps=result["requests"] / result["active_s"], correct=check.compare(str(db), want))
-    _say(f"  {name:8} c={concurrency:<3} {result['wall_s']:6.2f} s  {result['rps']:7.0f} req/s  "
-         f"{result['cpu_s_per_1k']:5.2f} CPU s/1k  {result['peak_rss_mb']:6.1f} MB  "
-         f"{'ok' if result['correct']['ok'] else 'WRONG: ' + result['correct']['detail']}")
+    result.update(
+        contender=name,
+        workdir=str(cdir),
+        concurrency=concurrency,
+        min_requests=t["min_requests"],
+        requests_ratio=result["requests"] / t["min_requests"],
+        rps=result["requests"] / result["active_s"],
+        correct=check.compare(str(db), want),
+    )
+    _say(
+        f"  {name:8} c={concurrency:<3} {result['wall_s']:6.2f} s  {result['rps']:7.0f} req/s  "
+        f"{result['cpu_s_per_1k']:5.2f} CPU s/1k  {result['peak_rss_mb']:6.1f} MB  "
+        f"{'ok' if result['correct']['ok'] else 'WRONG: ' + result['correct']['detail']}"
+    )
     return result
 
 
@@ -47,9 +63,15 @@ def _hub(work: Path, users: int, *args: str) -> FakeHub:
     return FakeHub(work, "--users", str(users), "--seed", "1", *args)
 
 
-def latency(work: Path, users: int, levels: tuple[int, ...] = (10, 50, 100),
-            contenders: list[str] = CONTENDERS, latency_ms: int = 50, depth: int = 1,
-            warm: bool = True) -> dict[str, Any]:
+def latency(
+    work: Path,
+    users: int,
+    levels: tuple[int, ...] = (10, 50, 100),
+    contenders: list[str] = CONTENDERS,
+    latency_ms: int = 50,
+    depth: int = 1,
+    warm: bool = True,
+) -> dict[str, Any]:
     """Latency-bound: every answer waits ``latency_ms``; Little's law caps requests/s at c / latency."""
     t = check.truth(users, depth)
     want = check.expected(t)
@@ -69,8 +91,9 @@ def latency(work: Path, users: int, levels: tuple[int, ...] = (10, 50, 100),
     return {"fakehub": hub.args, "users": users, "max_depth": depth, "latency_ms": latency_ms, "runs": runs}
 
 
-def cpu(work: Path, users: int, concurrency: int = 50, contenders: list[str] = CONTENDERS, depth: int = 1,
-        warm: bool = True) -> dict[str, Any]:
+def cpu(
+    work: Path, users: int, concurrency: int = 50, contenders: list[str] = CONTENDERS, depth: int = 1, warm: bool = True
+) -> dict[str, Any]:
     """CPU-bound: no latency, so the client's own work per request sets the pace."""
     t = check.truth(users, depth)
     want = check.expected(t)
@@ -108,8 +131,7 @@ def quota(work: Path, users: int, limit: int = 300, window: int = 3, concurrency
     r["budget_use"] = sum(full) / (len(full) * limit) if full else None
     r["budget_use_wall"] = r["stats"]["charged"] / (limit * r["active_s"] / window)
     r["violations"] = r["stats"]["violations"]
-    return {"fakehub": hub.args, "users": users, "max_depth": 1, "limit": limit, "window_s": window,
-            "runs": [r]}
+    return {"fakehub": hub.args, "users": users, "max_depth": 1, "limit": limit, "window_s": window, "runs": [r]}
 
 
 def refresh(work: Path, users: int, concurrency: int = 50, depth: int = 1) -> dict[str, Any]:
@@ -125,19 +147,24 @@ def refresh(work: Path, users: int, concurrency: int = 50, depth: int = 1) -> di
         cmd = command("ghcrawl", hub, cdir / "crawl.sqlite", t["seeds"], depth, concurrency, "--config", str(config))
         second = run(cmd, cdir, hub, 300)
         s = second["stats"]
-        second.update(contender="ghcrawl (refresh)", concurrency=concurrency, min_requests=t["min_requests"],
-                      requests_ratio=second["requests"] / t["min_requests"],
-                      rps=second["requests"] / second["active_s"],
-                      correct=check.compare(str(cdir / "crawl.sqlite"), want),
-                      not_modified_share=s["not_modified"] / max(1, s["requests"]))
+        second.update(
+            contender="ghcrawl (refresh)",
+            concurrency=concurrency,
+            min_requests=t["min_requests"],
+            requests_ratio=second["requests"] / t["min_requests"],
+            rps=second["requests"] / second["active_s"],
+            correct=check.compare(str(cdir / "crawl.sqlite"), want),
+            not_modified_share=s["not_modified"] / max(1, s["requests"]),
+        )
         _say(f"  refresh: {s['not_modified']} of {s['requests']} answered 304, {second['wall_s']:.2f} s")
     finally:
         hub.stop()
     return {"fakehub": hub.args, "users": users, "max_depth": depth, "runs": [first, second]}
 
 
-def scale(work: Path, sizes: tuple[int, ...] = (10_000, 100_000), depth: int = 2,
-          concurrency: int = 50) -> dict[str, Any]:
+def scale(
+    work: Path, sizes: tuple[int, ...] = (10_000, 100_000), depth: int = 2, concurrency: int = 50
+) -> dict[str, Any]:
     """Frontier scale: the same crawl rules over a ten-times larger graph; memory should barely grow."""
     runs = []
     for users in sizes:
@@ -149,12 +176,17 @@ def scale(work: Path, sizes: tuple[int, ...] = (10_000, 100_000), depth: int = 2
             hub.stop()
         r.update(users=users, users_found=len(t["users"]), max_depth=depth)
         runs.append(r)
-    return {"sizes": list(sizes), "max_depth": depth, "runs": runs,
-            "rss_ratio": runs[-1]["peak_rss_mb"] / runs[0]["peak_rss_mb"]}
+    return {
+        "sizes": list(sizes),
+        "max_depth": depth,
+        "runs": runs,
+        "rss_ratio": runs[-1]["peak_rss_mb"] / runs[0]["peak_rss_mb"],
+    }
 
 
-def shutdown(work: Path, users: int, concurrency: int = 100, latency_ms: int = 5000,
-             grace: float = 10) -> dict[str, Any]:
+def shutdown(
+    work: Path, users: int, concurrency: int = 100, latency_ms: int = 5000, grace: float = 10
+) -> dict[str, Any]:
     """SIGINT while ``concurrency`` slow requests are in flight: seconds until the process exits."""
     t = check.truth(users, 1)
     hub = _hub(work, users, "--latency", str(latency_ms), *_NO_LIMIT)
@@ -177,8 +209,9 @@ def shutdown(work: Path, users: int, concurrency: int = 100, latency_ms: int = 5
         r = run(cmd, cdir, hub, 120, on_start=interrupt)
         r["stop_s"] = r["wall_s"] - r["signal_after_s"]
         r.update(contender="ghcrawl", concurrency=concurrency)
-        _say(f"  shutdown: SIGINT with {r['in_flight_at_signal']} in flight, exit {r['exit']} "
-             f"after {r['stop_s']:.2f} s")
+        _say(
+            f"  shutdown: SIGINT with {r['in_flight_at_signal']} in flight, exit {r['exit']} after {r['stop_s']:.2f} s"
+        )
     finally:
         hub.stop()
     return {"fakehub": hub.args, "grace_s": grace, "concurrency": concurrency, "runs": [r]}

@@ -1,6 +1,6 @@
 """asyncio + aiohttp under a semaphore; SQLite writes batched on the event loop.
 
-    GITHUB_TOKEN=... python bench/peers/aiohttp_crawler.py --api-url URL --db X.sqlite --seed a [--concurrency 30]
+GITHUB_TOKEN=... python bench/peers/aiohttp_crawler.py --api-url URL --db X.sqlite --seed a [--concurrency 30]
 """
 
 from __future__ import annotations
@@ -42,8 +42,7 @@ async def crawl(args: Any) -> None:
     gate = asyncio.Semaphore(args.concurrency)
     running: set[asyncio.Task[None]] = set()
     connector = aiohttp.TCPConnector(limit=args.concurrency)
-    async with aiohttp.ClientSession(headers=headers(args.token), connector=connector,
-                                     timeout=_TIMEOUT) as session:
+    async with aiohttp.ClientSession(headers=headers(args.token), connector=connector, timeout=_TIMEOUT) as session:
 
         async def one(task: Task) -> None:
             try:

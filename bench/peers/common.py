@@ -26,8 +26,12 @@ _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 
 def headers(token: str) -> dict[str, str]:
     """The four headers every request carries."""
-    return {"User-Agent": USER_AGENT, "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": "2022-11-28", "Authorization": f"Bearer {token}"}
+    return {
+        "User-Agent": USER_AGENT,
+        "Accept": "application/vnd.github+json",
+        "X-GitHub-Api-Version": "2022-11-28",
+        "Authorization": f"Bearer {token}",
+    }
 
 
 def next_url(link: str | None) -> str | None:
@@ -108,25 +112,56 @@ class Crawl:
         self.login[user["id"]] = (user["login"], user.get("type") or "User")
         self._relax(user["id"], depth, rows, tasks)
         depth = self.depth[user["id"]]
-        rows.profiles.append((
-            user["id"], user["login"], user.get("type"), user.get("name"), user.get("company"),
-            user.get("blog"), user.get("location"), user.get("bio"), user.get("public_repos"),
-            user.get("followers"), user.get("following"), user.get("created_at"),
-            user.get("updated_at"), depth, now()))
+        rows.profiles.append(
+            (
+                user["id"],
+                user["login"],
+                user.get("type"),
+                user.get("name"),
+                user.get("company"),
+                user.get("blog"),
+                user.get("location"),
+                user.get("bio"),
+                user.get("public_repos"),
+                user.get("followers"),
+                user.get("following"),
+                user.get("created_at"),
+                user.get("updated_at"),
+                depth,
+                now(),
+            )
+        )
         tasks.append(Task("repos", f"{self.api}/users/{user['login']}/repos?per_page=100", user["id"]))
 
     def _repos(self, task: Task, items: list[dict[str, Any]], rows: Rows, tasks: list[Task]) -> None:
         stamp = now()
         for r in items:
             self.repo_owner[r["id"]] = int(task.key)
-            rows.repos.append((
-                r["id"], task.key, r["full_name"], r["name"], r.get("description"), int(bool(r["fork"])),
-                r.get("language"), r.get("stargazers_count"), r.get("forks_count"),
-                r.get("open_issues_count"), r.get("size"), r.get("default_branch"), r.get("created_at"),
-                r.get("updated_at"), r.get("pushed_at"), int(bool(r.get("archived"))), stamp))
+            rows.repos.append(
+                (
+                    r["id"],
+                    task.key,
+                    r["full_name"],
+                    r["name"],
+                    r.get("description"),
+                    int(bool(r["fork"])),
+                    r.get("language"),
+                    r.get("stargazers_count"),
+                    r.get("forks_count"),
+                    r.get("open_issues_count"),
+                    r.get("size"),
+                    r.get("default_branch"),
+                    r.get("created_at"),
+                    r.get("updated_at"),
+                    r.get("pushed_at"),
+                    int(bool(r.get("archived"))),
+                    stamp,
+                )
+            )
             if not r["fork"]:
-                tasks.append(Task("contributors",
-                                  f"{self.api}/repos/{r['full_name']}/contributors?per_page=100", r["id"]))
+                tasks.append(
+                    Task("contributors", f"{self.api}/repos/{r['full_name']}/contributors?per_page=100", r["id"])
+                )
 
     def _contributors(self, task: Task, items: list[dict[str, Any]], rows: Rows, tasks: list[Task]) -> None:
         stamp = now()

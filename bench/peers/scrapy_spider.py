@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import scrapy
 from scrapy.crawler import CrawlerProcess
@@ -31,8 +32,9 @@ class GitHubSpider(scrapy.Spider):
         self.token = token
 
     def _request(self, task: Task) -> scrapy.Request:
-        return scrapy.Request(task.url, callback=self.parse, dont_filter=True, cb_kwargs={"task": task},
-                              headers=headers(self.token))
+        return scrapy.Request(
+            task.url, callback=self.parse, dont_filter=True, cb_kwargs={"task": task}, headers=headers(self.token)
+        )
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for task in self.state.start():

@@ -1,6 +1,6 @@
 """The classic design: worker threads on a queue.Queue with requests, one SQLite writer thread.
 
-    GITHUB_TOKEN=... python bench/peers/threaded.py --api-url URL --db X.sqlite --seed a [--concurrency 30]
+GITHUB_TOKEN=... python bench/peers/threaded.py --api-url URL --db X.sqlite --seed a [--concurrency 30]
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ class Threaded:
 
     def run(self) -> None:
         writer = threading.Thread(target=self._writer, name="writer")
-        workers = [threading.Thread(target=self._worker, name=f"worker-{i}", daemon=True)
-                   for i in range(self.threads)]
+        workers = [threading.Thread(target=self._worker, name=f"worker-{i}", daemon=True) for i in range(self.threads)]
         writer.start()
         for task in self.crawl.start():
             self.work.put(task)
