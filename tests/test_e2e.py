@@ -130,3 +130,38 @@ class ShutdownTests(CrawlTestCase):
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
         self.assertLess(time.monotonic() - start, 3)
+
+
+class DaemonTests(CrawlTestCase):
+    def test_daemon_picks_up_seeds_added_while_running(self) -> None:
+        """Without --once the daemon stays up after draining and crawls seeds queued by `ghcrawl seed add`."""
+        import sys
+
+        first, *others = self.truth["seeds"]
+        proc = twistd(self.dir, "--api-url", self.hub.url, "--db", self.db, "--seed", first, "--log-format", "json",
+                      "--progress-interval", "0.5")
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        wait_for(lambda: stored_rows(self.db) > 0, 60, "the first seed's rows")
+        time.sleep(1.0)
+        self.assertIsNone(proc.poll(), "the daemon exited after draining")
+        added = subprocess.run([sys.executable, "-m", "ghcrawl.cli", "seed", "add", *others, "--db", self.db],
+                               capture_output=True, text=True, timeout=30)
+        self.assertEqual(added.returncode, 0, added.stderr)
+
+        def all_seeds_fetched() -> bool:
+            conn = sqlite3.connect(self.db, timeout=5)
+            try:
+                rows = conn.execute("SELECT COUNT(*) FROM tasks WHERE kind = 'user' AND depth = 0 AND state = 'done'")
+                return int(rows.fetchone()[0]) == len(self.truth["seeds"])
+            finally:
+                conn.close()
+
+        wait_for(all_seeds_fetched, 60, "the added seeds")
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(20), 0)
+        import json
+
+        with open(os.path.join(self.dir, "crawl.log"), encoding="utf-8") as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        self.assertTrue(any(r["namespace"] == "ghcrawl.monitor.Monitor" for r in records))
+        self.assertTrue(all({"time", "level", "message"} <= r.keys() for r in records))
