@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -75,6 +76,7 @@ class Crawler:
         self._claiming = False
         self._wake_call: IDelayedCall | None = None
         self._in_flight: dict[int, Deferred[None]] = {}
+        self._ready: deque[Task] = deque()  # claimed (leased) and waiting for a slot
         self._turn = 0
         self.requests = 0
         self.failed = 0
@@ -110,7 +112,8 @@ class Crawler:
                 await waiting
             except Exception:
                 pass
-        cancelled = list(self._in_flight)
+        cancelled = list(self._in_flight) + [t.id for t in self._ready]
+        self._ready.clear()
         for d in list(self._in_flight.values()):
             d.cancel()
         return cancelled
@@ -127,19 +130,25 @@ class Crawler:
 
     def _pump(self) -> None:
         self._wake_call = None
-        if not self._running or self._claiming:
+        if not self._running:
             return
         now = self._clock.seconds()
         allowed, ask_again = self._pacer.allowance(now)
-        count = min(allowed, self._slots.tokens, CLAIM_BATCH)
-        if count <= 0:
-            if ask_again is not None:
-                self._wake(max(0.0, ask_again - now))
-            elif not self._pacer.budgets:
-                self._on_fatal("no usable token is left: every token was rejected (401 Bad credentials)")
+        allowed = min(allowed, self._slots.tokens)
+        while allowed > 0 and self._ready:
+            self._start(self._ready.popleft())
+            allowed -= 1
+        if ask_again is not None:
+            self._wake(max(0.0, ask_again - now))
+        elif not self._pacer.budgets:
+            self._on_fatal("no usable token is left: every token was rejected (401 Bad credentials)")
+            return
+        # Keep up to one concurrency's worth claimed ahead, so a freed slot starts at once.
+        wanted = min(CLAIM_BATCH, allowed + self._pacer.concurrency - len(self._ready), self._slots.tokens)
+        if self._claiming or wanted <= 0 or ask_again is not None:
             return
         self._claiming = True
-        claim = Deferred.fromCoroutine(self._claim(count))
+        claim = Deferred.fromCoroutine(self._claim(wanted))
         claim.addErrback(self._loop_error)
 
     async def _claim(self, count: int) -> None:
@@ -153,20 +162,20 @@ class Crawler:
         if not self._running:
             await self._store.release([t.id for t in tasks])
             return
-        for task in tasks:
-            self._start(task)
+        self._ready.extend(tasks)
         if tasks:
             self._wake()
-        elif not self._in_flight:
+        elif not self._in_flight and not self._ready:
             await self._idle()
 
     async def _idle(self) -> None:
         due = await self._store.next_due()
-        if due is None and self._once and not self._in_flight:
+        busy = bool(self._in_flight or self._ready)
+        if due is None and self._once and not busy:
             self._log.info("frontier drained: no work is pending")
             self._running = False
             self._on_finished()
-        elif due is None or self._in_flight:
+        elif due is None or busy:
             self._wake(self._poll_interval)
         else:
             self._wake(min(self._poll_interval, max(0.0, due - self._clock.seconds())))
@@ -208,16 +217,19 @@ class Crawler:
             current = following
             budget = self._pacer.take(self._clock.seconds())
             if budget is None:
-                await self._store.release([current.id])
+                self._ready.appendleft(current)  # still leased; next free slot takes it
                 return
             cred = self._credential(budget)
             token_id = cred.token_id if cred else "anonymous"
             cached = current.validators.get(token_id)
             self.requests += 1
             try:
-                result = await self._github.fetch(
-                    current.url, budget, cred, Validators(cached[0], cached[1]) if cached else None
-                )
+                try:
+                    result = await self._github.fetch(
+                        current.url, budget, cred, Validators(cached[0], cached[1]) if cached else None
+                    )
+                finally:
+                    self._wake()  # the request's slot is free while its page is being stored
                 following = await self._apply(current, result, token_id)
             except RateLimited as e:
                 self._metrics.waits.labels("secondary" if e.secondary else "primary").inc()
