@@ -24,13 +24,13 @@ class BadInputTests(SynchronousTestCase):
         out = (proc.stdout + proc.stderr).decode("utf-8", "replace")
         return proc.returncode, [line for line in out.splitlines() if line.strip()]
 
-    def assertOneLineError(self, args: list[str], needle: str) -> None:
+    def assertOneLineError(self, args: list[str], needle: str, *, db_exists: bool = False) -> None:
         code, lines = self.run_twistd(*args)
         self.assertNotEqual(code, 0)
         self.assertEqual(len(lines), 1, "\n".join(lines))
         self.assertIn(needle, lines[0])
         self.assertNotIn("Traceback", lines[0])
-        self.assertFalse(os.path.exists(self.db), "a database was created")
+        self.assertEqual(os.path.exists(self.db), db_exists, "the database was created or removed")
 
     def write(self, name: str, text: str) -> str:
         path = os.path.join(self.dir, name)
@@ -67,10 +67,7 @@ class BadInputTests(SynchronousTestCase):
 
     def test_unwritable_db_path(self) -> None:
         """A database path in a folder that does not exist is refused."""
-        code, lines = self.run_twistd("--db", "/etc/hostname/crawl.sqlite")
-        self.assertNotEqual(code, 0)
-        self.assertEqual(len(lines), 1)
-        self.assertIn("does not exist", lines[0])
+        self.assertOneLineError(["--db", "/etc/hostname/crawl.sqlite"], "does not exist")
 
     def test_foreign_sqlite_database(self) -> None:
         """A SQLite file of another program is left alone."""
@@ -78,18 +75,12 @@ class BadInputTests(SynchronousTestCase):
         conn.execute("CREATE TABLE notes (x)")
         conn.commit()
         conn.close()
-        code, lines = self.run_twistd("--db", self.db)
-        self.assertNotEqual(code, 0)
-        self.assertEqual(len(lines), 1)
-        self.assertIn("not a ghcrawl database", lines[0])
+        self.assertOneLineError(["--db", self.db], "not a ghcrawl database", db_exists=True)
 
     def test_not_sqlite_at_all(self) -> None:
         """A file that is not SQLite is refused, not overwritten."""
         self.write("crawl.sqlite", "hello, this is text\n" * 100)
-        code, lines = self.run_twistd("--db", self.db)
-        self.assertNotEqual(code, 0)
-        self.assertEqual(len(lines), 1)
-        self.assertIn("not a SQLite database", lines[0])
+        self.assertOneLineError(["--db", self.db], "not a SQLite database", db_exists=True)
 
     def test_newer_schema(self) -> None:
         """A database from a newer ghcrawl is refused."""
@@ -98,10 +89,7 @@ class BadInputTests(SynchronousTestCase):
         conn.execute("INSERT INTO schema_version VALUES (99, 'later')")
         conn.commit()
         conn.close()
-        code, lines = self.run_twistd("--db", self.db)
-        self.assertNotEqual(code, 0)
-        self.assertEqual(len(lines), 1)
-        self.assertIn("newer", lines[0])
+        self.assertOneLineError(["--db", self.db], "newer", db_exists=True)
 
     def test_malformed_api_url(self) -> None:
         """An api-url that is not http(s) is refused."""

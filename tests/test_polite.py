@@ -13,7 +13,18 @@ import urllib.request
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.support import TOKEN, TWISTD, FakeHubProcess, crawl_env, expected, seed_args, snapshot, tempdir, truth, twistd
+from tests.support import (
+    TOKEN,
+    TWISTD,
+    FakeHubProcess,
+    crawl_env,
+    expected,
+    seed_args,
+    snapshot,
+    tempdir,
+    truth,
+    twistd,
+)
 from tests.test_e2e import stored_rows, wait_for
 
 USERS = 120
@@ -166,7 +177,7 @@ class TlsTests(PoliteCase):
 
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                 .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
                 .not_valid_after(now + datetime.timedelta(days=2))
