@@ -26,7 +26,7 @@ from ghcrawl.errors import BadCredentials, FetchError, RateLimited, StoreError
 from ghcrawl.github import Final, GitHub, Moved, NotModified, Result, Validators
 from ghcrawl.metrics import Metrics, reason_class
 from ghcrawl.models import Contribution, Repo, User, items_of
-from ghcrawl.ratelimit import GITHUB_MAX_CONCURRENCY, Budget, Pacer
+from ghcrawl.ratelimit import Budget, Pacer
 from ghcrawl.store import Page, Store, Task
 
 #: Most tasks claimed in one database round trip.
@@ -71,7 +71,9 @@ class Crawler:
         self._on_first_claim: Callable[[], None] | None = on_first_claim
         self._metrics = metrics or Metrics()
         self._rng = rng or random.Random()
-        self._slots = DeferredSemaphore(GITHUB_MAX_CONCURRENCY)
+        # Tasks running at once: the requests in flight plus as many pages being stored.
+        # The bound keeps what a kill -9 can cost (answers fetched, not yet stored) small.
+        self._slots = DeferredSemaphore(2 * pacer.max_concurrency)
         self._running = False
         self._claiming = False
         self._wake_call: IDelayedCall | None = None
