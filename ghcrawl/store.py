@@ -8,7 +8,6 @@ PostgreSQL backend would implement the same public methods.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -588,11 +587,6 @@ def _save_budgets(txn: Transaction, rows: list[tuple[str, int | None, float, flo
         "reset_at = excluded.reset_at, limited_until = excluded.limited_until, updated_at = excluded.updated_at",
         [(*row, now) for row in rows],
     )
-
-
-def dumps(value: Any) -> str:
-    """JSON for the few structured values kept in text columns."""
-    return json.dumps(value, sort_keys=True)
 
 
 # --- Offline reads and edits for the ghcrawl command (plain sqlite3, no reactor) ---
