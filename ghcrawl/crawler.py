@@ -237,13 +237,13 @@ class Crawler:
                 self._metrics.waits.labels("secondary" if e.secondary else "primary").inc()
                 self._log.warn("{reason}: {kind} {key} waits {wait:.0f}s", reason=e.reason,
                                kind=current.kind, key=current.key, wait=e.until - self._clock.seconds())
-                await self._store.retry(current, e.until, e.reason, attempt=False)
+                await self._store.retry(current, e.until, e.reason, attempt=False, now=self._clock.seconds())
                 self._on_limited()
                 self._wake(max(0.0, e.until - self._clock.seconds()))
                 return
             except BadCredentials as e:
                 self._retire(budget, cred, str(e))
-                await self._store.retry(current, self._clock.seconds(), str(e), attempt=False)
+                await self._store.retry(current, self._clock.seconds(), str(e), attempt=False, now=self._clock.seconds())
                 return
             except (FetchError, StoreError) as e:
                 await self._retry_or_fail(current, str(e), getattr(e, "retryable", False))
@@ -290,7 +290,7 @@ class Crawler:
             delay *= 0.5 + self._rng.random() / 2
             self._log.warn("{kind} {key}: {reason}; retry {n} in {delay:.1f}s", kind=task.kind,
                            key=task.key, reason=reason, n=task.attempts + 1, delay=delay)
-            await self._store.retry(task, now + delay, reason, attempt=True)
+            await self._store.retry(task, now + delay, reason, attempt=True, now=now)
             self._wake(delay)
         else:
             self.failed += 1

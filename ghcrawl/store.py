@@ -185,9 +185,9 @@ class Store:
         """Point a leased task at where a redirect says its resource now lives."""
         await self._pool.runInteraction(_move, task, url, now)
 
-    async def retry(self, task: Task, at: float, reason: str, *, attempt: bool) -> None:
-        """Put a task back for later, counting an attempt unless GitHub asked us to wait."""
-        await self._pool.runInteraction(_retry, task, at, reason, attempt)
+    async def retry(self, task: Task, at: float, reason: str, *, attempt: bool, now: float) -> None:
+        """Put a task back for ``at``, counting an attempt unless GitHub asked us to wait."""
+        await self._pool.runInteraction(_retry, task, at, reason, attempt, now)
 
     async def fail(self, task: Task, reason: str, now: float) -> None:
         """Give up on a task, keeping the reason for ``ghcrawl status``."""
@@ -531,12 +531,12 @@ def _move(txn: Transaction, task: Task, url: str, now: float) -> None:
     )
 
 
-def _retry(txn: Transaction, task: Task, at: float, reason: str, attempt: bool) -> None:
+def _retry(txn: Transaction, task: Task, at: float, reason: str, attempt: bool, now: float) -> None:
     _begin(txn)
     txn.execute(
         "UPDATE tasks SET state = 'pending', next_attempt_at = ?, outcome = ?, "
         "attempts = attempts + ?, updated_at = ? WHERE id = ?",
-        (at, reason[:500], 1 if attempt else 0, at, task.id),
+        (at, reason[:500], 1 if attempt else 0, now, task.id),
     )
 
 
