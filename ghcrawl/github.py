@@ -130,7 +130,7 @@ class GitHub:
     async def _exchange(
         self, url: str, cred: Credential | None, cached: Validators | None, budget: Budget
     ) -> tuple[int, Headers, bytes]:
-        headers = {
+        headers: dict[str | bytes, list[str | bytes]] = {
             "User-Agent": [USER_AGENT],
             "Accept": ["application/vnd.github+json"],
             "X-GitHub-Api-Version": [API_VERSION],

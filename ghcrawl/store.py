@@ -324,7 +324,8 @@ def _claim(txn: Transaction, n: int, now: float) -> list[Task]:
     rows = txn.fetchall()
     tasks = []
     for row in rows:
-        tasks.append(Task(*row, validators=_validators(txn, row[3])))
+        task_id, kind, key, url, first_url, depth, attempts = row
+        tasks.append(Task(task_id, kind, key, url, first_url, depth, attempts, _validators(txn, url)))
     tasks.sort(key=lambda t: (t.depth, t.id))
     return tasks
 

@@ -30,7 +30,8 @@ def rate_limit_body(quota: Quota) -> dict[str, Any]:
 
 
 def _arg(request: Request, name: bytes, default: str) -> str:
-    values = request.args.get(name) or [default.encode()]
+    args: dict[bytes, list[bytes]] = request.args or {}
+    values = args.get(name) or [default.encode()]
     return values[0].decode()
 
 

@@ -139,7 +139,7 @@ def serve(args: argparse.Namespace) -> int:
         reactor.stop()
 
     def stop(_signum: int, _frame: Any) -> None:
-        reactor.callFromThread(reactor.stop)
+        reactor.callFromThread(reactor.stop)  # type: ignore[attr-defined]
 
     endpoint.listen(QuietSite(hub.resource)).addCallbacks(listening, failed)
     # Our own handlers: the reactor's are not always in place when TLS is set up.

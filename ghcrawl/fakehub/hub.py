@@ -185,7 +185,7 @@ class FakeHub(Resource):
     def _authenticated_user(self, caller: Caller, base: Headers, now: float) -> Outcome:
         """``GET /user``: who the token belongs to (how a client groups tokens by account)."""
         if not caller.authenticated:
-            body = {"message": "Requires authentication", "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user", "status": "401"}
+            body: dict[str, Any] = {"message": "Requires authentication", "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user", "status": "401"}
             return Outcome(401, base, dumps(body))
         self._charge(caller, now)
         quota = self.budgets.quota(caller.key, caller.limit, now)
@@ -252,7 +252,8 @@ def _write(request: Request, outcome: Outcome) -> None:
     if outcome.fault == "reset":
         request.setHeader(b"content-length", b"%d" % max(len(body), 2))
         request.write(body[: len(body) // 2])
-        request.transport.abortConnection()
+        if request.transport is not None:
+            request.transport.abortConnection()  # type: ignore[attr-defined]
         return
     if outcome.fault == "truncate":
         request.setHeader(b"connection", b"close")
