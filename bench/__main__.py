@@ -2,6 +2,7 @@
 
 python -m bench                 # everything (~15 minutes on 2 cores)
 python -m bench --smoke         # seconds; writes to a temporary directory (CI)
+python -m bench --only ratios   # CPU per request side by side (medians of 3), for the ratios
 python -m bench --only latency  # one scenario
 python -m bench --report-only   # rewrite the report from docs/bench/results.json
 python -m bench.profile         # py-spy profile of ghcrawl (docs/bench/profile.*)
@@ -20,7 +21,7 @@ from typing import Any
 from bench import report, scenarios
 from bench.run import ROOT
 
-SCENARIOS = ["latency", "cpu", "quota", "refresh", "scale", "shutdown"]
+SCENARIOS = ["ratios", "latency", "cpu", "quota", "refresh", "scale", "shutdown"]
 
 
 def plan(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -33,6 +34,7 @@ def plan(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         }
     users = args.users or 1000
     return {
+        "ratios": lambda: scenarios.ratios(work / "ratios", users),
         "latency": lambda: scenarios.latency(work / "latency", users),
         "cpu": lambda: scenarios.cpu(work / "cpu", users),
         "quota": lambda: scenarios.quota(work / "quota", users),

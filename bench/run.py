@@ -26,8 +26,9 @@ PEERS = {
     "threaded": ROOT / "bench" / "peers" / "threaded.py",
     "scrapy": ROOT / "bench" / "peers" / "scrapy_spider.py",
     "aiohttp": ROOT / "bench" / "peers" / "aiohttp_crawler.py",
+    "urllib": ROOT / "bench" / "peers" / "urllib_crawler.py",
 }
-CONTENDERS = ["ghcrawl", "threaded", "scrapy", "aiohttp"]
+CONTENDERS = ["ghcrawl", "urllib", "threaded", "scrapy", "aiohttp"]
 
 
 class FakeHub:

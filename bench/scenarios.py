@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -69,13 +71,14 @@ def latency(
     levels: tuple[int, ...] = (10, 50, 100),
     contenders: list[str] = CONTENDERS,
     latency_ms: int = 50,
+    jitter_ms: int = 25,
     depth: int = 1,
     warm: bool = True,
 ) -> dict[str, Any]:
-    """Latency-bound: every answer waits ``latency_ms``; Little's law caps requests/s at c / latency."""
+    """Latency-bound: answers wait ``latency_ms`` ± ``jitter_ms``; Little's law caps requests/s at c / latency."""
     t = check.truth(users, depth)
     want = check.expected(t)
-    hub = _hub(work, users, "--latency", str(latency_ms), *_NO_LIMIT)
+    hub = _hub(work, users, *_jittered(latency_ms, jitter_ms), *_NO_LIMIT)
     try:
         if warm:
             _warm(hub, work, t)
@@ -88,7 +91,64 @@ def latency(
                 runs.append(r)
     finally:
         hub.stop()
-    return {"fakehub": hub.args, "users": users, "max_depth": depth, "latency_ms": latency_ms, "runs": runs}
+    return {
+        "fakehub": hub.args,
+        "users": users,
+        "max_depth": depth,
+        "latency_ms": latency_ms,
+        "jitter_ms": jitter_ms,
+        "load": _load(),
+        "runs": runs,
+    }
+
+
+def _jittered(mean_ms: int, jitter_ms: int) -> tuple[str, ...]:
+    """Fakehub flags for answers uniform in mean ± jitter (it adds a uniform share of --jitter)."""
+    return ("--latency", str(mean_ms - jitter_ms), "--jitter", str(2 * jitter_ms))
+
+
+def _load() -> list[float]:
+    """The host's 1, 5 and 15 minute load averages: how shared the CPUs were during a scenario."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def ratios(
+    work: Path,
+    users: int,
+    concurrency: int = 20,
+    latency_ms: int = 50,
+    jitter_ms: int = 25,
+    repeats: int = 3,
+    contenders: list[str] = CONTENDERS,
+) -> dict[str, Any]:
+    """CPU per 1,000 requests side by side, whole process: each contender ``repeats`` times, interleaved.
+
+    Rounds interleave the contenders so a burst of load elsewhere on the host falls on all of
+    them; CPU time (not wall time) is compared, so a loaded host moves the ratios little.
+    """
+    t = check.truth(users, 1)
+    want = check.expected(t)
+    hub = _hub(work, users, *_jittered(latency_ms, jitter_ms), *_NO_LIMIT)
+    load = [_load()]
+    try:
+        _warm(hub, work, t)
+        runs = [_crawl(name, hub, work, t, want, concurrency) for _ in range(repeats) for name in contenders]
+        load.append(_load())
+    finally:
+        hub.stop()
+    median = {name: statistics.median(r["cpu_s_per_1k"] for r in runs if r["contender"] == name) for name in contenders}
+    return {
+        "fakehub": hub.args,
+        "users": users,
+        "max_depth": 1,
+        "concurrency": concurrency,
+        "latency_ms": latency_ms,
+        "jitter_ms": jitter_ms,
+        "repeats": repeats,
+        "load": load,
+        "median_cpu_s_per_1k": median,
+        "runs": runs,
+    }
 
 
 def cpu(
