@@ -1,10 +1,14 @@
-"""Prometheus metrics: what was sent, what came back, what is stored and what is left."""
+"""Prometheus metrics: what was sent, what came back, what is stored and what is left.
+
+Only a crawl with a status endpoint has a reader for them; without one every metric
+is an inert stand-in, so neither start-up (importing prometheus_client) nor each
+request pays for figures nobody can see.
+"""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
-
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 def endpoint_of(url: str) -> str:
@@ -21,10 +25,54 @@ def endpoint_of(url: str) -> str:
     return {"rate_limit": "rate_limit", "user": "authenticated_user"}.get(parts[0], "other")
 
 
-class Metrics:
-    """Every metric ghcrawl exports, in a registry of its own."""
+class _Inert:
+    """Accepts every call a metric takes and keeps nothing."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def labels(self, *values: str) -> _Inert:
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def set(self, value: float) -> None:
+        pass
+
+    def observe(self, value: float) -> None:
+        pass
+
+    def clear(self) -> None:
+        pass
+
+
+class Metrics:
+    """Every metric ghcrawl exports, in a registry of its own (inert unless ``enabled``)."""
+
+    registry: Any
+    requests: Any
+    latency: Any
+    not_modified: Any
+    retries: Any
+    waits: Any
+    failures: Any
+    rows: Any
+    remaining: Any
+    reset: Any
+    frontier: Any
+    stored: Any
+    in_flight: Any
+    concurrency: Any
+
+    def __init__(self, registry: Any = None, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        if not enabled:
+            inert = _Inert()
+            for name in self.__annotations__:
+                setattr(self, name, inert)
+            self.registry = None
+            return
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
         self.registry = registry = registry or CollectorRegistry()
         self.requests = Counter("ghcrawl_requests", "Requests sent to GitHub, by endpoint and answer.",
                                 ["endpoint", "status"], registry=registry)
@@ -48,9 +96,15 @@ class Metrics:
 
     def answered(self, url: str, status: int | str, seconds: float) -> None:
         """Count one exchange with GitHub."""
+        if not self.enabled:
+            return
         endpoint = endpoint_of(url)
-        self.requests.labels(endpoint, str(status)).inc()
-        self.latency.labels(endpoint).observe(seconds)
+        key = (endpoint, str(status))
+        children = self._children.get(key)
+        if children is None:  # labels() takes a lock and checks its values: once per pair is enough
+            children = self._children[key] = (self.requests.labels(*key), self.latency.labels(endpoint))
+        children[0].inc()
+        children[1].observe(seconds)
         if status == 304:
             self.not_modified.inc()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from treq.client import HTTPClient
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
@@ -19,6 +18,7 @@ from twisted.python.failure import Failure
 from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
 
 from ghcrawl.config import Config
+from ghcrawl.connections import OriginEndpoints
 from ghcrawl.crawler import Crawler
 from ghcrawl.credentials import Credential
 from ghcrawl.errors import BadCredentials, FetchError, GhcrawlError, RateLimited
@@ -54,7 +54,7 @@ class CrawlService(Service):
         self._reactor = reactor
         self._stop_reactor = stop_reactor
         self.notifier = notifier or SystemdNotifier({}, reactor)
-        self.metrics = Metrics()
+        self.metrics = Metrics(enabled=bool(config.status_endpoint))  # no reader, no cost
         self.monitor: Monitor | None = None
         self.exit_code = 0
         self.store: Store | None = None
@@ -92,11 +92,11 @@ class CrawlService(Service):
         self._http_pool = QuietConnectionPool(clock, persistent=True)
         self._http_pool.maxPersistentPerHost = config.concurrency
         self._http_pool.retryAutomatically = False  # a silent retry would spend budget unseen
-        agent = Agent(clock, contextFactory=tls_policy(config.ca_file), pool=self._http_pool,
-                      connectTimeout=config.request_timeout)
+        endpoints = OriginEndpoints(clock, tls_policy(config.ca_file), config.request_timeout)
+        agent = Agent.usingEndpointFactory(clock, endpoints, pool=self._http_pool)
         self.pacer = Pacer([], config.concurrency, reserve=config.rate_limit_reserve,
                            secondary_wait=config.secondary_limit_wait)
-        github = GitHub(HTTPClient(agent), clock, self.pacer, config.api_url, config.request_timeout, self.metrics)
+        github = GitHub(agent, clock, self.pacer, config.api_url, config.request_timeout, self.metrics)
         # Tokens first: a rejected token must not leave a database behind.
         credentials = await self._check_tokens(github)
         self.store = store = open_store(config.db, config.max_depth)

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from treq.testing import StubTreq
+from treq.testing import RequestTraversalAgent
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 
@@ -33,7 +33,7 @@ async def crawl(graph: Graph, seeds: list[str], max_depth: int, knobs: Knobs | N
         await store.add_seeds(seeds)
         hub = FakeHub(graph, reactor, knobs or Knobs())
         pacer = Pacer([Budget("b")], concurrency, secondary_wait=0.05)
-        github = GitHub(StubTreq(wrap(hub.resource)), reactor, pacer, BASE, timeout=5)  # type: ignore[arg-type]
+        github = GitHub(RequestTraversalAgent(wrap(hub.resource)), reactor, pacer, BASE, timeout=5)
         finished: Deferred[None] = Deferred()
         crawler = Crawler(store, github, pacer, reactor, {"b": [Credential(TOKEN)]}, once=True,
                           on_finished=lambda: finished.callback(None), poll_interval=0.05, **crawler_args)

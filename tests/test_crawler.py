@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from treq.testing import StubTreq
+from treq.testing import RequestTraversalAgent
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
@@ -63,7 +63,7 @@ class CrawlerTests(TestCase):
         """Five thousand tasks that all complete synchronously finish without recursion or a stall."""
         store = InstantStore(5000)
         pacer = Pacer([Budget("b", remaining=10**6, reset_at=10**12)], 100)
-        github = GitHub(StubTreq(NotFound()), reactor, pacer, BASE)  # type: ignore[arg-type]
+        github = GitHub(RequestTraversalAgent(NotFound()), reactor, pacer, BASE)
         finished: Deferred[None] = Deferred()
         crawler = Crawler(store, github, pacer, reactor, {"b": [None]}, once=True,  # type: ignore[arg-type]
                           on_finished=lambda: finished.callback(None), poll_interval=0.05)

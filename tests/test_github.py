@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from treq.testing import StubTreq
+from treq.testing import RequestTraversalAgent
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
@@ -28,10 +28,10 @@ class GitHubTests(SynchronousTestCase):
         self.clock = Clock()
         self.clock.advance(START)
         self.hub = FakeHub(GRAPH, self.clock, Knobs(**knobs))
-        self.stub = StubTreq(resource if resource is not None else self.hub.resource)
+        self.stub = RequestTraversalAgent(resource if resource is not None else self.hub.resource)
         self.budget = Budget("b")
         self.pacer = Pacer([self.budget], 10)
-        return GitHub(self.stub, self.clock, self.pacer, BASE, timeout=5.0)  # type: ignore[arg-type]
+        return GitHub(self.stub, self.clock, self.pacer, BASE, timeout=5.0)
 
     def run_fetch(self, github: GitHub, url: str, token: str | None = TOKEN) -> Any:
         from twisted.internet.defer import Deferred

@@ -1,8 +1,10 @@
 """The SQLite backend: rows, the frontier, validators and budgets in one file.
 
 Every logical write is one ``runInteraction`` opened with ``BEGIN IMMEDIATE``, so
-the rows of a page and the work they cause commit together or not at all. The
-pool holds one connection in one thread (SQLite has one writer anyway).
+the rows of a page and the work they cause commit together or not at all; the
+crawl's writes that arrive close together share one such transaction, each in
+its own savepoint (``group.py``). The pool holds one connection in one thread
+(SQLite has one writer anyway).
 """
 
 from __future__ import annotations
@@ -10,14 +12,17 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 from urllib.parse import quote
 
 from attrs import evolve
 from twisted.enterprise.adbapi import ConnectionPool, Transaction
+from twisted.internet.interfaces import IReactorTime
 
 from ghcrawl.errors import StoreError
 from ghcrawl.models import Contribution, Repo, User
+from ghcrawl.store.group import GroupCommit, Grouped
 from ghcrawl.store.migrations import SCHEMA_FILES, SCHEMA_VERSION, ddl, statements
 from ghcrawl.store.records import (
     REPO_COLUMNS,
@@ -75,13 +80,14 @@ def _open_connection(conn: sqlite3.Connection) -> None:
 
 
 def _begin(txn: Transaction) -> None:
-    txn.execute("BEGIN IMMEDIATE")
+    if not isinstance(txn, Grouped):  # a grouped write's batch has begun already
+        txn.execute("BEGIN IMMEDIATE")
 
 
 class Store:
     """The crawl's database: a thin async interface over one SQLite connection."""
 
-    def __init__(self, path: str, max_depth: int) -> None:
+    def __init__(self, path: str, max_depth: int, clock: IReactorTime | None = None) -> None:
         self.path = path
         self.max_depth = max_depth
         self._pool = ConnectionPool(
@@ -93,9 +99,16 @@ class Store:
             cp_openfun=_open_connection,
             cp_noisy=False,
         )
+        if clock is None:  # the pool runs on the global reactor anyway
+            from twisted.internet import reactor
+
+            clock = reactor  # type: ignore[assignment]
+        assert clock is not None
+        self._group = GroupCommit(self._pool, clock)
 
     def close(self) -> None:
         """Stop the database thread (only call once no interaction is running)."""
+        self._group.close()
         self._pool.close()
 
     async def migrate(self) -> int:
@@ -120,45 +133,45 @@ class Store:
 
     async def claim(self, n: int, now: float) -> list[Task]:
         """Lease up to ``n`` due tasks, lowest depth first."""
-        return await self._pool.runInteraction(_claim, n, now)
+        return await self._group.run(_claim, n, now, urgent=True)
 
     async def release(self, task_ids: Sequence[int]) -> None:
         """Give leased tasks back untouched (shutdown, or no budget after all)."""
-        await self._pool.runInteraction(_release, list(task_ids))
+        await self._group.run(_release, list(task_ids))
 
     async def commit_user(self, task: Task, user: User, page: Page) -> Task | None:
         """Store a profile and queue the user's repository listing."""
-        return await self._pool.runInteraction(_commit_user, task, user, page, self.max_depth)
+        return await self._group.run(_commit_user, task, user, page, self.max_depth)
 
     async def commit_repos(self, task: Task, repos: list[Repo], page: Page) -> Task | None:
         """Store one page of a user's repositories and queue their contributor listings; return what follows."""
-        return await self._pool.runInteraction(_commit_repos, task, repos, page)
+        return await self._group.run(_commit_repos, task, repos, page)
 
     async def commit_contributors(
         self, task: Task, contributions: list[Contribution], page: Page
     ) -> Task | None:
         """Store one page of contributors, as users one step deeper, and queue them; return what follows."""
-        return await self._pool.runInteraction(_commit_contributors, task, contributions, page, self.max_depth)
+        return await self._group.run(_commit_contributors, task, contributions, page, self.max_depth)
 
     async def not_modified(self, task: Task, page: Page) -> Task | None:
         """Record a 304: only fetch times change; the cached next page follows."""
-        return await self._pool.runInteraction(_not_modified, task, page)
+        return await self._group.run(_not_modified, task, page)
 
     async def finish(self, task: Task, outcome: str, now: float) -> None:
         """Close a task with a final answer (404, 204, 451, too large...)."""
-        await self._pool.runInteraction(_finish, task, outcome, now)
+        await self._group.run(_finish, task, outcome, now)
 
     async def move(self, task: Task, url: str, now: float) -> None:
         """Point a leased task at where a redirect says its resource now lives."""
-        await self._pool.runInteraction(_move, task, url, now)
+        await self._group.run(_move, task, url, now)
 
     async def retry(self, task: Task, at: float, reason: str, *, attempt: bool, now: float) -> None:
         """Put a task back for ``at``, counting an attempt unless GitHub asked us to wait."""
-        await self._pool.runInteraction(_retry, task, at, reason, attempt, now)
+        await self._group.run(_retry, task, at, reason, attempt, now)
 
     async def fail(self, task: Task, reason: str, now: float) -> None:
         """Give up on a task, keeping the reason for ``ghcrawl status``."""
-        await self._pool.runInteraction(_fail, task, reason, now)
+        await self._group.run(_fail, task, reason, now)
 
     async def progress(self) -> dict[str, int]:
         """Counts for the progress line."""
@@ -217,13 +230,15 @@ def _recover_leases(txn: Transaction) -> int:
     return int(txn.rowcount)
 
 
+_ADD_USER_TASK = (
+    "INSERT INTO tasks (kind, key, first_url, url, depth, updated_at) VALUES ('user', ?, ?, ?, ?, ?) "
+    "ON CONFLICT (kind, key) DO UPDATE SET depth = MIN(depth, excluded.depth)"
+)
+
+
 def _add_user_task(txn: Transaction, login: str, depth: int, now: float) -> None:
     url = user_url(login)
-    txn.execute(
-        "INSERT INTO tasks (kind, key, first_url, url, depth, updated_at) VALUES ('user', ?, ?, ?, ?, ?) "
-        "ON CONFLICT (kind, key) DO UPDATE SET depth = MIN(depth, excluded.depth)",
-        (login.lower(), url, url, depth, now),
-    )
+    txn.execute(_ADD_USER_TASK, (login.lower(), url, url, depth, now))
 
 
 def _add_seeds(txn: Transaction, logins: list[str]) -> int:
@@ -318,15 +333,24 @@ def _advance(txn: Transaction, task: Task, next_url: str | None, now: float) -> 
         return None
 
 
+# Built once: the statements and the record fields in column order.
+_user_values = attrgetter(*(c.strip() for c in USER_COLUMNS.split(",")))
+_UPSERT_USER = (
+    f"INSERT INTO users ({USER_COLUMNS}, depth, fetched_at) VALUES ({', '.join('?' * 15)}) ON CONFLICT (id) "
+    f"DO UPDATE SET {', '.join(f'{c.strip()} = excluded.{c.strip()}' for c in USER_COLUMNS.split(',')[1:])}, "
+    "fetched_at = excluded.fetched_at"
+)
+_repo_values = attrgetter(*(c.strip() for c in REPO_COLUMNS.split(",")))
+_UPSERT_REPO = (
+    f"INSERT INTO repos ({REPO_COLUMNS}, fetched_at) VALUES ({', '.join('?' * 17)}) ON CONFLICT (id) "
+    f"DO UPDATE SET {', '.join(f'{c.strip()} = excluded.{c.strip()}' for c in REPO_COLUMNS.split(',')[1:])}, "
+    "fetched_at = excluded.fetched_at"
+)
+
+
 def _commit_user(txn: Transaction, task: Task, user: User, page: Page, max_depth: int) -> Task | None:
     _begin(txn)
-    values = [getattr(user, c.strip()) for c in USER_COLUMNS.split(",")]
-    updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in USER_COLUMNS.split(",")[1:])
-    txn.execute(
-        f"INSERT INTO users ({USER_COLUMNS}, depth, fetched_at) VALUES ({', '.join('?' * 15)}) "
-        f"ON CONFLICT (id) DO UPDATE SET {updates}, fetched_at = excluded.fetched_at",
-        (*values, task.depth, page.iso_now),
-    )
+    txn.execute(_UPSERT_USER, (*_user_values(user), task.depth, page.iso_now))
     depth = _relax(txn, user.id, task.depth, max_depth)
     url = repos_url(user.login)
     txn.execute(
@@ -351,12 +375,7 @@ def _commit_repos(txn: Transaction, task: Task, repos: list[Repo], page: Page) -
     owner_id = int(task.key)
     depth = _owner_depth(txn, owner_id)
     mine = [r for r in repos if r.owner_id == owner_id]
-    updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in REPO_COLUMNS.split(",")[1:])
-    txn.executemany(
-        f"INSERT INTO repos ({REPO_COLUMNS}, fetched_at) VALUES ({', '.join('?' * 17)}) "
-        f"ON CONFLICT (id) DO UPDATE SET {updates}, fetched_at = excluded.fetched_at",
-        [(*(getattr(r, c.strip()) for c in REPO_COLUMNS.split(",")), page.iso_now) for r in mine],
-    )
+    txn.executemany(_UPSERT_REPO, [(*_repo_values(r), page.iso_now) for r in mine])
     txn.executemany(
         "INSERT INTO tasks (kind, key, first_url, url, depth, updated_at) "
         "VALUES ('contributors', ?, ?, ?, ?, ?) ON CONFLICT (kind, key) DO NOTHING",
@@ -380,14 +399,12 @@ def _commit_contributors(
     if row is None:
         raise StoreError(f"repository {repo_id} is not stored")
     depth = _owner_depth(txn, int(row[0])) + 1
-    for c in contributions:
-        u = c.user
-        txn.execute(
-            "INSERT INTO users (id, login, type, depth) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET login = excluded.login, type = excluded.type",
-            (u.id, u.login, u.type, depth),
-        )
-        _relax(txn, u.id, depth, max_depth)
+    txn.executemany(
+        "INSERT INTO users (id, login, type, depth) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET login = excluded.login, type = excluded.type",
+        [(c.user.id, c.user.login, c.user.type, depth) for c in contributions],
+    )
+    _relax_listed(txn, [c.user.id for c in contributions], depth, max_depth)
     txn.executemany(
         "INSERT INTO contributors (repo_id, user_id, contributions, seen_at, seen_on_page) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (repo_id, user_id) DO UPDATE SET "
@@ -408,6 +425,25 @@ def _end_contributor_pass(txn: Transaction, task: Task, repo_id: int, status: st
         (repo_id, task.id),
     )
     txn.execute("UPDATE repos SET contributors_status = ? WHERE id = ?", (status, repo_id))
+
+
+def _relax_listed(txn: Transaction, user_ids: list[int], depth: int, max_depth: int) -> None:
+    """``_relax`` for the users of one listing, all at ``depth``, in a query and an executemany.
+
+    Relaxing one of them never lowers another below ``depth`` (whoever it reaches gets
+    ``depth + 1``), so one look at their depths decides for all but those to be lowered.
+    """
+    if not user_ids:
+        return
+    txn.execute(f"SELECT id, depth, login FROM users WHERE id IN ({', '.join('?' * len(user_ids))})", user_ids)
+    in_reach = []
+    for user_id, current, login in txn.fetchall():
+        if current > depth:
+            _relax(txn, user_id, depth, max_depth)
+        elif current == depth and depth <= max_depth:
+            in_reach.append((login.lower(), user_url(login), user_url(login), depth, 0.0))
+    if in_reach:
+        txn.executemany(_ADD_USER_TASK, in_reach)
 
 
 def _relax(txn: Transaction, user_id: int, depth: int, max_depth: int) -> int:
