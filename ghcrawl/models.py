@@ -31,6 +31,8 @@ def _bad(what: str) -> FetchError:
 
 def _int(obj: dict[str, Any], key: str, *, required: bool = True) -> int | None:
     value = obj.get(key)
+    if type(value) is int:  # the common case first: JSON numbers are exact ints, never bools
+        return value
     if value is None and not required:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -44,7 +46,9 @@ def _text(obj: dict[str, Any], key: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise _bad(f"{key} is {type(value).__name__}, not string")
-    return value.replace("\x00", "")[:TEXT_CAP]
+    if len(value) > TEXT_CAP or "\x00" in value:
+        return value.replace("\x00", "")[:TEXT_CAP]
+    return value
 
 
 def _login(obj: dict[str, Any]) -> str:

@@ -1,8 +1,9 @@
 """Group commit: writes that arrive within a few milliseconds share one transaction.
 
-Each write still stands alone: it runs in its own SAVEPOINT, so one that fails
-rolls back only itself, and a kill -9 before the COMMIT loses the whole batch, whose
-tasks are still leased and are fetched again after a restart: never half a page.
+Each write still stands alone: one that fails is the only one lost (the batch is
+replayed one write per transaction), and a kill -9 before the COMMIT loses the whole
+batch, whose tasks are still leased and are fetched again after a restart: never half
+a page.
 Sharing saves a thread hand-off, a BEGIN and a COMMIT per page, which cost more than
 storing the page.
 """
@@ -26,7 +27,7 @@ Write = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
 class Grouped:
-    """The batch's transaction as one write sees it: already begun, inside its savepoint."""
+    """The batch's transaction as one write sees it: already begun."""
 
     def __init__(self, txn: Transaction) -> None:
         self._txn = txn
@@ -101,18 +102,27 @@ class GroupCommit:
 
 
 def _write_batch(txn: Transaction, writes: list[Write]) -> list[tuple[bool, Any]]:
-    """One transaction, one savepoint per write; a failed write is rolled back alone."""
-    txn.execute("BEGIN IMMEDIATE")
+    """One transaction for all; if one write fails, each is run again in a transaction of its own.
+
+    Writes fail rarely, so the common case pays for no savepoints; after a failure the
+    batch is rolled back whole and replayed one write per transaction, so the failed
+    write is the only one lost.
+    """
     grouped = Grouped(txn)
-    results: list[tuple[bool, Any]] = []
-    for write, args in writes:
-        txn.execute("SAVEPOINT page")
-        try:
-            value = write(grouped, *args)
-        except Exception as e:
-            txn.execute("ROLLBACK TO page")
-            results.append((False, e))
-        else:
-            results.append((True, value))
-        txn.execute("RELEASE page")
-    return results
+    txn.execute("BEGIN IMMEDIATE")
+    try:
+        return [(True, write(grouped, *args)) for write, args in writes]
+    except Exception:
+        txn.execute("ROLLBACK")
+    return [_alone(txn, grouped, write, args) for write, args in writes]
+
+
+def _alone(txn: Transaction, grouped: Grouped, write: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
+    txn.execute("BEGIN IMMEDIATE")
+    try:
+        value = write(grouped, *args)
+    except Exception as e:
+        txn.execute("ROLLBACK")
+        return False, e
+    txn.execute("COMMIT")
+    return True, value

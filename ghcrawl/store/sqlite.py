@@ -2,8 +2,8 @@
 
 Every logical write is one ``runInteraction`` opened with ``BEGIN IMMEDIATE``, so
 the rows of a page and the work they cause commit together or not at all; the
-crawl's writes that arrive close together share one such transaction, each in
-its own savepoint (``group.py``). The pool holds one connection in one thread
+crawl's writes that arrive close together share one such transaction, and a
+failed one is replayed alone (``group.py``). The pool holds one connection in one thread
 (SQLite has one writer anyway).
 """
 
@@ -286,10 +286,11 @@ def _claim(txn: Transaction, n: int, now: float) -> list[Task]:
         (now, now, now, n),
     )
     rows = txn.fetchall()
+    cached = _validators_of(txn, [row[3] for row in rows])
     tasks = []
     for row in rows:
         task_id, kind, key, url, first_url, depth, attempts = row
-        tasks.append(Task(task_id, kind, key, url, first_url, depth, attempts, _validators(txn, url)))
+        tasks.append(Task(task_id, kind, key, url, first_url, depth, attempts, cached.get(url, {})))
     tasks.sort(key=lambda t: (t.depth, t.id))
     return tasks
 
@@ -309,6 +310,20 @@ def _remember(txn: Transaction, page: Page) -> None:
         )
 
 
+
+
+def _validators_of(txn: Transaction, urls: list[str]) -> dict[str, Validators]:
+    """``_validators`` of many URLs in one query (a claim's batch)."""
+    found: dict[str, Validators] = {}
+    if urls:
+        txn.execute(
+            "SELECT url, token_id, etag, last_modified, next_url FROM http_cache "
+            f"WHERE url IN ({', '.join('?' * len(urls))})",
+            urls,
+        )
+        for url, t, e, lm, nx in txn.fetchall():
+            found.setdefault(url, {})[t] = (e, lm, nx)
+    return found
 
 
 def _validators(txn: Transaction, url: str) -> Validators:
