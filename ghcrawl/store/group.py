@@ -52,17 +52,16 @@ class GroupCommit:
         self._writing = False
         self._closed = False
 
-    def run(self, write: Callable[..., Any], *args: Any, urgent: bool = False) -> Deferred[Any]:
+    def run(self, write: Callable[..., Any], *args: Any) -> Deferred[Any]:
         """Run ``write(txn, *args)`` in the next batch; fires with its result or its own error.
 
-        An ``urgent`` write (a claim: work waits for it) sends the batch at once. After
-        ``close`` nothing runs and the Deferred never fires, as with a stopped pool.
+        After ``close`` nothing runs and the Deferred never fires, as with a stopped pool.
         """
         done: Deferred[Any] = Deferred()
         if self._closed:
             return done
         self._pending.append((write, args, done))
-        if urgent or len(self._pending) >= self._max_batch:
+        if len(self._pending) >= self._max_batch:
             self._flush()
         elif self._timer is None:
             self._timer = self._clock.callLater(self._delay, self._flush)

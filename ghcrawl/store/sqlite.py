@@ -133,7 +133,7 @@ class Store:
 
     async def claim(self, n: int, now: float) -> list[Task]:
         """Lease up to ``n`` due tasks, lowest depth first."""
-        return await self._group.run(_claim, n, now, urgent=True)
+        return await self._group.run(_claim, n, now)
 
     async def release(self, task_ids: Sequence[int]) -> None:
         """Give leased tasks back untouched (shutdown, or no budget after all)."""
