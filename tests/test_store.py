@@ -58,25 +58,30 @@ class StoreTests(TestCase):
         def contributors_state() -> str:
             conn = sqlite3.connect(path)
             try:
-                return str(conn.execute("SELECT state FROM tasks WHERE kind = 'contributors'").fetchone()[0])
+                return str(conn.execute("SELECT state FROM tasks WHERE kind = 'contributors' AND key = '10'")
+                           .fetchone()[0])
             finally:
                 conn.close()
 
+        full = Repo.from_api({"id": 11, "owner": {"id": 1}, "full_name": "octocat/full", "name": "full",
+                              "fork": False, "size": 5, "pushed_at": "2020-01-01T00:00:00Z", "archived": False})
         [user_task] = await take("user", 1.0)
         await store.commit_user(user_task, User.from_api({"login": "octocat", "id": 1, "type": "User"}),
                                 page(user_task.url, 1.0))
         [repos_task] = await take("repos", 2.0)
-        await store.commit_repos(repos_task, [repo("2020-01-01T00:00:00Z", 0)], page(repos_task.url, 2.0))
-        [contributors_task] = await take("contributors", 3.0)
-        await store.finish(contributors_task, "empty", 3.0)
+        await store.commit_repos(repos_task, [repo("2020-01-01T00:00:00Z", 0), full], page(repos_task.url, 2.0))
+        empty_task, full_task = sorted(await take("contributors", 3.0), key=lambda t: t.key)
+        await store.finish(empty_task, "empty", 3.0)
+        await store.commit_contributors(full_task, [], page(full_task.url, 3.0))
 
-        self.assertEqual(await store.requeue_stale(100.0, 100.0), 2)  # the user and the listing, not the 204
+        # The user, the listing and the non-empty repository's contributors; not the 204.
+        self.assertEqual(await store.requeue_stale(100.0, 100.0), 3)
         self.assertEqual(contributors_state(), "done")
         [repos_task] = await take("repos", 101.0)
-        await store.commit_repos(repos_task, [repo("2020-01-01T00:00:00Z", 0)], page(repos_task.url, 101.0))
+        await store.commit_repos(repos_task, [repo("2020-01-01T00:00:00Z", 0), full], page(repos_task.url, 101.0))
         self.assertEqual(contributors_state(), "done")
 
         await store.requeue_stale(200.0, 200.0)
         [repos_task] = await take("repos", 201.0)
-        await store.commit_repos(repos_task, [repo("2026-01-01T00:00:00Z", 12)], page(repos_task.url, 201.0))
+        await store.commit_repos(repos_task, [repo("2026-01-01T00:00:00Z", 12), full], page(repos_task.url, 201.0))
         self.assertEqual(contributors_state(), "pending")

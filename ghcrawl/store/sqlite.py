@@ -260,7 +260,7 @@ def _requeue_stale(txn: Transaction, before: float, now: float) -> int:
     txn.execute(
         "UPDATE tasks SET state = 'pending', url = first_url, attempts = 0, next_attempt_at = 0, "
         "outcome = NULL, updated_at = ? WHERE state = 'done' AND updated_at < ? "
-        "AND NOT (kind = 'contributors' AND outcome = 'empty')",
+        "AND NOT (kind = 'contributors' AND COALESCE(outcome, '') = 'empty')",
         (now, before),
     )
     return int(txn.rowcount)
