@@ -234,7 +234,8 @@ class CrawlService(Service):
     def _report_soon(self) -> None:
         """An outage began or ended: show it in STATUS= and the gauges now, not at the next tick."""
         if self.monitor is not None:
-            Deferred.fromCoroutine(self.monitor.report())
+            reporting = Deferred.fromCoroutine(self.monitor.report())
+            reporting.addErrback(lambda f: self._log.failure("could not report the outage", f))
 
     def _finished(self) -> None:
         """``--once`` ran out of work: exit 0, or 3 when tasks are left failed."""

@@ -132,3 +132,24 @@ class OutageTests(SynchronousTestCase):
         self.outage.answered(self.clock.seconds())  # must not fire the cancelled Deferred again
         self.outage.stop()
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class ProgressLineTests(SynchronousTestCase):
+    def test_progress_line_starts_with_the_outage(self) -> None:
+        """During an outage the progress line (and so STATUS=) begins with when it started and why."""
+        from ghcrawl.progress import Progress, line
+        from ghcrawl.ratelimit import Pacer
+
+        clock = Clock()
+        clock.advance(1_800_000_000)
+        outage = Outage(clock, ScriptedProbe())
+        outage.failed(1, "HTTP 503")
+        clock.advance(1)
+        probe = outage._probe
+        assert isinstance(probe, ScriptedProbe)
+        probe.sent[0].callback("HTTP 503 No server is currently available")
+        clock.advance(30)
+        status = Progress().status(clock.seconds(), {}, [], 0, 0, Pacer([], 4), outage.describe(clock.seconds()))
+        self.assertTrue(line(status).startswith(
+            "outage since 2027-01-15T08:00:01Z (HTTP 503 No server is currently available); "), line(status))
+        self.assertEqual(status["outage"]["seconds"], 30.0)
