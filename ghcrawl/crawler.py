@@ -187,6 +187,7 @@ class Crawler:
         if due is None and self._once and not busy:
             self._log.info("frontier drained: no work is pending")
             self._running = False
+            self.outage.stop()
             self._on_finished()
         elif due is None or busy:
             self._wake(self._poll_interval)

@@ -80,6 +80,9 @@ class Outage:
             d.callback(True)
         if self.since is not None and sent_at >= self.since:
             self._end()
+        elif self.since is None and not self._waiting and self._call is not None and self._call.active():
+            self._call.cancel()  # nothing left to settle: no probe needed
+            self._call = None
 
     def failed(self, task_id: int, reason: str) -> Deferred[bool]:
         """A transport failure or 5xx of ``task_id``: fires whether it counts as an attempt."""

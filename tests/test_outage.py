@@ -46,6 +46,7 @@ class OutageTests(SynchronousTestCase):
         self.assertTrue(self.successResultOf(judged))
         self.assertFalse(self.outage.active)
         self.assertEqual(self.probe.sent, [])
+        self.assertEqual(self.clock.getDelayedCalls(), [])  # settled: no probe left scheduled
 
     def test_answer_to_an_older_request_settles_nothing(self) -> None:
         """An answer to a request sent before the failure is no evidence the API is up now."""
