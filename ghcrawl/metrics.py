@@ -44,31 +44,18 @@ class _Inert:
         pass
 
 
+_INERT = _Inert()
+
+
 class Metrics:
     """Every metric ghcrawl exports, in a registry of its own (inert unless ``enabled``)."""
 
     registry: Any
-    requests: Any
-    latency: Any
-    not_modified: Any
-    retries: Any
-    waits: Any
-    failures: Any
-    rows: Any
-    remaining: Any
-    reset: Any
-    frontier: Any
-    stored: Any
-    in_flight: Any
-    concurrency: Any
 
     def __init__(self, registry: Any = None, *, enabled: bool = True) -> None:
         self.enabled = enabled
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
         if not enabled:
-            inert = _Inert()
-            for name in self.__annotations__:
-                setattr(self, name, inert)
             self.registry = None
             return
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -93,6 +80,15 @@ class Metrics:
         self.stored = Gauge("ghcrawl_stored", "Rows in the database, by table.", ["table"], registry=registry)
         self.in_flight = Gauge("ghcrawl_in_flight", "Requests in flight.", registry=registry)
         self.concurrency = Gauge("ghcrawl_concurrency", "Current adaptive concurrency cap.", registry=registry)
+        self.outage = Gauge("ghcrawl_outage", "1 while the API is out and fetching is paused.", registry=registry)
+        self.outages = Counter("ghcrawl_outages", "API outages waited out (or being waited out).",
+                               registry=registry)
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only when disabled (enabled sets every metric): each metric is the inert one.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _INERT
 
     def answered(self, url: str, status: int | str, seconds: float) -> None:
         """Count one exchange with GitHub."""

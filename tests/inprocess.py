@@ -1,4 +1,4 @@
-"""An in-process crawl: StubTreq over the fakehub resource, a real SQLite file, the real reactor."""
+"""An in-process crawl: treq's RequestTraversalAgent over the fakehub resource, a real SQLite file, the real reactor."""
 
 from __future__ import annotations
 

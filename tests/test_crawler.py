@@ -1,4 +1,4 @@
-"""The pull loop, in process: StubTreq over the fakehub, a real SQLite file, the real reactor."""
+"""The pull loop, in process: treq's RequestTraversalAgent over the fakehub, a real SQLite file, the real reactor."""
 
 from __future__ import annotations
 

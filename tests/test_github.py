@@ -1,4 +1,4 @@
-"""The GitHub client against the fakehub resource over StubTreq: no sockets, a fake clock."""
+"""The GitHub client against the fakehub resource over treq's RequestTraversalAgent: no sockets, a fake clock."""
 
 from __future__ import annotations
 
