@@ -47,7 +47,10 @@ COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
             "ghcrawl/github.py",
         ),
     ),
-    ("crawler loop (Deferreds, pacing, models)", ("",)),
+    (
+        "crawler loop (Deferreds, pacing, models)",
+        ("ghcrawl/crawler.py", "ghcrawl/models.py", "ghcrawl/ratelimit.py", "ghcrawl/outage.py", "ghcrawl/metrics.py"),
+    ),
 ]
 #: Samples whose innermost frame only waits (py-spy may count a blocked lock as busy).
 _IDLE = ("Condition.wait (threading.py)", "Thread._wait_for_tstate_lock (threading.py)")
@@ -68,11 +71,13 @@ def components(collapsed: Path) -> dict[str, int]:
 def _component(frames: list[str]) -> str:
     if any("_find_and_load" in f or "twisted/plugin.py" in f for f in frames):
         return COMPONENTS[0][0]
+    # The innermost frame that names a component decides: the crawler's own work runs in
+    # callbacks fired from deep inside the HTTP client, and belongs to the crawler.
     for frame in reversed(frames):
-        for name, needles in COMPONENTS[1:-1]:
+        for name, needles in COMPONENTS[1:]:
             if any(n in frame for n in needles):
                 return name
-    return COMPONENTS[-1][0]
+    return COMPONENTS[-1][0]  # the reactor and Deferreds between them: the loop
 
 
 def _function(frame: str) -> str:
@@ -134,6 +139,9 @@ def main() -> None:
     parser.add_argument("--jitter", type=int, default=25, help="answers take latency ± jitter ms")
     parser.add_argument("--label", default="after", help="name of this run in components.json")
     parser.add_argument("--summarise", action="store_true", help="only rebuild profile.md from profile.txt")
+    parser.add_argument(
+        "--components-of", metavar="FILE", help="only add FILE's split (collapsed stacks) to components.json"
+    )
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     args = parser.parse_args()
     spy = shutil.which("py-spy")
@@ -141,6 +149,9 @@ def main() -> None:
         sys.exit("py-spy is not installed: pip install -r bench/requirements.txt")
     out = ROOT / "docs" / "bench"
     out.mkdir(parents=True, exist_ok=True)
+    if args.components_of:
+        _save_components(out, args, 0, Path(args.components_of))
+        return
     if not args.summarise:
         _save_components(out, args, _record(args, spy, out))
     where = f"{args.latency} ms ± {args.jitter} ms latency" if args.latency else "no latency"
@@ -153,7 +164,7 @@ def main() -> None:
     print(f"wrote {out / 'profile.md'}", file=sys.stderr)
 
 
-def _save_components(out: Path, args: argparse.Namespace, requests: int) -> None:
+def _save_components(out: Path, args: argparse.Namespace, requests: int, stacks: Path | None = None) -> None:
     """Samples by component; the report scales their shares to the CPU per request it measured.
 
     py-spy's own CPU lands on the profiled process's bill too, so the profiled run's CPU
@@ -163,7 +174,7 @@ def _save_components(out: Path, args: argparse.Namespace, requests: int) -> None
     saved = json.loads(path.read_text()) if path.exists() else {}
     saved[args.label] = {
         "requests": requests,
-        "samples": components(out / "profile.txt"),
+        "samples": components(stacks or out / "profile.txt"),
         "command": f"python -m bench.profile --users {args.users} --concurrency {args.concurrency} "
         f"--latency {args.latency} --jitter {args.jitter} --label {args.label}",
     }

@@ -230,24 +230,61 @@ def plots(res: dict[str, Any], out: Path) -> list[str]:
     return made
 
 
+def component_split(res: dict[str, Any], out: Path) -> dict[str, dict[str, float]]:
+    """ms of CPU per request by component: the profile's shares of each run's measured CPU per request.
+
+    "before" takes its CPU from docs/bench/before.json, "after" from this run's ratios scenario.
+    """
+    path, before = out / "bench" / "components.json", out / "bench" / "before.json"
+    if not path.exists() or "ratios" not in res["scenarios"]:
+        return {}
+    cpu = {"after": res["scenarios"]["ratios"]["median_cpu_s_per_1k"]["ghcrawl"]}
+    if before.exists():
+        cpu["before"] = json.loads(before.read_text())["scenarios"]["ratios"]["median_cpu_s_per_1k"]["ghcrawl"]
+    split = {}
+    for label, entry in json.loads(path.read_text()).items():
+        if label in cpu:
+            total = sum(entry["samples"].values()) or 1
+            split[label] = {k: cpu[label] * v / total for k, v in entry["samples"].items()}
+    return dict(sorted(split.items(), key=lambda kv: kv[0] != "before"))
+
+
+def _component_plot(split: dict[str, dict[str, float]], out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    names = sorted({k for v in split.values() for k in v})
+    bottom = [0.0] * len(split)
+    for i, name in enumerate(names):
+        values = [split[label].get(name, 0.0) for label in split]
+        ax.bar(list(split), values, bottom=bottom, label=name, color=f"C{i}")
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set(ylabel="ms of CPU per request (whole process)", title="ghcrawl: CPU per request by component")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "components.png", dpi=100)
+    plt.close(fig)
+
+
 def _commands(res: dict[str, Any]) -> str:
     return "\n".join(
         [
             "    pip install -e . -r bench/requirements.txt",
             "    python -m bench                    # all scenarios, writes docs/benchmarks.md and docs/bench/",
+            "    python -m bench --only ratios      # CPU per request side by side, medians of 3 (the ratios)",
             "    python -m bench --only latency     # one scenario (merged into docs/bench/results.json)",
             "    python -m bench --smoke            # < 30 s, writes to a temp dir (CI)",
             "    python -m bench --report-only      # rewrite this page from docs/bench/results.json",
-            "    python -m bench.profile            # py-spy profile of ghcrawl: docs/bench/profile.{svg,txt,md}",
+            "    python -m bench.profile            # py-spy profile of ghcrawl: docs/bench/profile.{svg,txt,md},",
+            "                                       # its split by component into docs/bench/components.json",
             "",
             "Each contender runs as its own process against a fakehub process on 127.0.0.1:",
             "",
-            "    ghcrawl-fakehub serve --port 0 --users N --seed 1 --tokens-file T [--latency MS | --rate-limit ...]",
+            "    ghcrawl-fakehub serve --port 0 --users N --seed 1 --tokens-file T [--latency MS --jitter MS | --rate-limit ...]",
+            "    (50 ms ± 25 ms is --latency 25 --jitter 50: the fakehub adds a uniform share of --jitter)",
             "    GITHUB_TOKEN=... twistd --nodaemon --pidfile= ghcrawl --api-url URL --db X.sqlite "
             "--seed ... --max-depth 1 --concurrency C --once",
             "    GITHUB_TOKEN=... python bench/peers/threaded.py --api-url URL --db X.sqlite --seed ... "
             "--max-depth 1 --concurrency C",
-            "    (likewise bench/peers/scrapy_spider.py and bench/peers/aiohttp_crawler.py)",
+            "    (likewise bench/peers/urllib_crawler.py, bench/peers/scrapy_spider.py and bench/peers/aiohttp_crawler.py)",
         ]
     )
 
@@ -470,6 +507,24 @@ def write(res: dict[str, Any], out: Path) -> None:
     for name in ("ratios", "latency", "cpu", "quota", "refresh", "scale", "shutdown"):
         if name in res["scenarios"]:
             lines += _section(res, name)
+    split = {} if res.get("smoke") else component_split(res, out)
+    if split:
+        _component_plot(split, data)
+        names = sorted({k for v in split.values() for k in v})
+        lines += [
+            "## CPU per request by component",
+            "",
+            "The shares of py-spy samples (docs/bench/components.json, `python -m bench.profile`) applied to the "
+            "median CPU per request of the side-by-side runs (concurrency 20, 50 ms ± 25 ms).",
+            "",
+            "| component | " + " | ".join(f"{label} ms/req" for label in split) + " |",
+            "|---|" + "---|" * len(split),
+            *[f"| {n} | " + " | ".join(f"{split[label].get(n, 0):.3f}" for label in split) + " |" for n in names],
+            "| **total** | " + " | ".join(f"**{sum(split[label].values()):.3f}**" for label in split) + " |",
+            "",
+            "![components](bench/components.png)",
+            "",
+        ]
     profile = data / "profile.md"
     if profile.exists() and not res.get("smoke"):
         lines += [profile.read_text().strip(), ""]
