@@ -77,6 +77,7 @@ def main() -> None:
         t0 = time.monotonic()
         results["scenarios"][name] = fn()
         results["scenarios"][name]["seconds"] = time.monotonic() - t0
+        results["scenarios"][name]["commit"] = results["machine"]["commit"]
     results["seconds"] = time.monotonic() - began
     report.write(results, out)
     print(f"wrote {out / 'benchmarks.md'} in {results['seconds']:.0f} s (work files in {work})", file=sys.stderr)

@@ -506,7 +506,11 @@ def write(res: dict[str, Any], out: Path) -> None:
         lines += before_after(res, json.loads(before.read_text()))
     for name in ("ratios", "latency", "cpu", "quota", "refresh", "scale", "shutdown"):
         if name in res["scenarios"]:
-            lines += _section(res, name)
+            section = _section(res, name)
+            commit = res["scenarios"][name].get("commit")
+            if section and commit:
+                section[0] += f" (commit {commit})"
+            lines += section
     split = {} if res.get("smoke") else component_split(res, out)
     if split:
         _component_plot(split, data)
