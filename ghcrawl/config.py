@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from attrs import field, frozen
 
+from ghcrawl.app_auth import AppSettings, app_settings
 from ghcrawl.credentials import Credential
 from ghcrawl.errors import ConfigError
 from ghcrawl.models import valid_login
@@ -42,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "ca_file": None,
     "status_endpoint": None,
     "log_format": "text",
+    "app_id": None,
+    "app_private_key_file": None,
+    "app_installations": None,
 }
 _INTS = {"max_depth", "concurrency", "max_attempts", "rate_limit_reserve"}
 _FLOATS = {"grace", "progress_interval", "request_timeout", "retry_base", "retry_max",
@@ -74,6 +78,7 @@ class Config:
     status_endpoint: str | None
     log_format: str
     credentials: tuple[Credential, ...] = field(repr=False, default=())
+    app: AppSettings | None = field(repr=False, default=None)
     warnings: tuple[str, ...] = ()
 
 
@@ -98,6 +103,7 @@ def load(
     _coerce(values)
     seeds = _seeds(values)
     creds = _credentials(values.get("token_file"), env, warnings)
+    app = app_settings(values, env, warnings)
     return Config(
         db=values["db"],
         api_url=_api_url(values["api_url"]),
@@ -119,6 +125,7 @@ def load(
         status_endpoint=values["status_endpoint"],
         log_format=_choice("log_format", values["log_format"], ("text", "json")),
         credentials=tuple(creds),
+        app=app,
         warnings=tuple(warnings),
     )
 

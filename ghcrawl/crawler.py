@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from attrs import evolve
@@ -60,6 +60,7 @@ class Crawler:
         on_fatal: Callable[[str], None] = lambda reason: None,
         on_limited: Callable[[], None] = lambda: None,
         on_first_claim: Callable[[], None] = lambda: None,
+        renew: Callable[[Credential, str], Awaitable[bool]] | None = None,
         metrics: Metrics | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -69,6 +70,7 @@ class Crawler:
         self._poll_interval, self._once = poll_interval, once
         self._on_finished, self._on_fatal, self._on_limited = on_finished, on_fatal, on_limited
         self._on_first_claim: Callable[[], None] | None = on_first_claim
+        self._renew = renew
         self._metrics = metrics or Metrics()
         self._rng = rng or random.Random()
         # Tasks running at once: the requests in flight plus as many pages being stored.
@@ -215,6 +217,7 @@ class Crawler:
     async def _work(self, task: Task) -> None:
         """Fetch a task page by page until it is done, waits, fails or we stop."""
         following: Task | None = task
+        renewed = False  # a 401 with a renewable token is renewed and retried once
         while following is not None:
             current = following
             budget = self._pacer.take(self._clock.seconds())
@@ -223,6 +226,7 @@ class Crawler:
                 return
             cred = self._credential(budget)
             token_id = cred.token_id if cred else "anonymous"
+            used = cred.token if cred else ""
             cached = current.validators.get(token_id)
             self.requests += 1
             try:
@@ -242,6 +246,14 @@ class Crawler:
                 self._wake(max(0.0, e.until - self._clock.seconds()))
                 return
             except BadCredentials as e:
+                if cred is not None and cred.renewable and not renewed and self._renew is not None:
+                    renewed = True
+                    if await self._renew(cred, used):
+                        continue  # the same page again, with the new token; not a failure
+                    if self._holds(budget, cred):  # renewal failed for now: the task waits, not the budget
+                        await self._store.retry(current, self._clock.seconds() + self._retry_base, str(e),
+                                                attempt=False, now=self._clock.seconds())
+                        return
                 self._retire(budget, cred, str(e))
                 await self._store.retry(current, self._clock.seconds(), str(e), attempt=False, now=self._clock.seconds())
                 return
@@ -297,6 +309,15 @@ class Crawler:
             self._metrics.failures.labels(reason_class(reason)).inc()
             self._log.error("{kind} {key} failed: {reason}", kind=task.kind, key=task.key, reason=reason)
             await self._store.fail(task, reason, now)
+
+    def _holds(self, budget: Budget, cred: Credential) -> bool:
+        return cred in self._credentials.get(budget.budget_id, [])
+
+    def retire(self, cred: Credential, reason: str) -> None:
+        """Stop using a credential GitHub refused outside a request (an App that lost its key)."""
+        for budget in list(self._pacer.budgets):
+            if self._holds(budget, cred):
+                self._retire(budget, cred, reason)
 
     def _retire(self, budget: Budget, cred: Credential | None, reason: str) -> None:
         creds = self._credentials.get(budget.budget_id, [])

@@ -40,6 +40,9 @@ class Options(usage.Options):
         ["progress-interval", None, None, "Seconds between progress lines [default: 10]."],
         ["status-endpoint", None, None, "Twisted endpoint for /metrics and /status, e.g. tcp:8099:interface=127.0.0.1."],
         ["log-format", None, None, "text or json [default: text]."],
+        ["app-id", None, None, "GitHub App id or client id: crawl with the App's installation tokens."],
+        ["app-private-key-file", None, None, "PEM file holding the App's private key (never the key itself)."],
+        ["app-installations", None, None, "Comma-separated installation ids [default: every installation]."],
     ]
 
     def __init__(self) -> None:
@@ -71,7 +74,8 @@ class Options(usage.Options):
             "once": True if self["once"] else None,
         }
         for key in ("token-file", "rate-limit-reserve", "secondary-limit-wait", "max-attempts", "refresh-after",
-                    "ca-file", "request-timeout", "progress-interval", "status-endpoint", "log-format"):
+                    "ca-file", "request-timeout", "progress-interval", "status-endpoint", "log-format",
+                    "app-id", "app-private-key-file", "app-installations"):
             flags[key.replace("-", "_")] = self[key]
         try:
             self.config = config_module.load(flags, os.environ, self["config"])
