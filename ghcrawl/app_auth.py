@@ -66,8 +66,7 @@ class InstallationCredential(Credential):
 def sign_jwt(settings: AppSettings, now: float) -> str:
     """A JWT that authenticates as the App for the next few minutes."""
     issued = int(now) - CLOCK_DRIFT
-    issuer: int | str = int(settings.app_id) if settings.app_id.isdigit() else settings.app_id
-    claims = {"iat": issued, "exp": issued + JWT_LIFETIME, "iss": issuer}
+    claims = {"iat": issued, "exp": issued + JWT_LIFETIME, "iss": settings.app_id}
     return jwt.encode(claims, settings.key, algorithm="RS256")
 
 

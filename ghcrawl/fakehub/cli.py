@@ -91,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tokens-file", default=None)
     serve.add_argument("--tls-cert", default=None)
     serve.add_argument("--tls-key", default=None)
+    serve.add_argument("--app-id", type=int, default=None, help="act as GitHub for this App id")
+    serve.add_argument("--app-public-key", default=None, metavar="PEM", help="the App's RSA public key file")
+    serve.add_argument("--installations", type=int, default=3, help="how many times the App is installed")
+    serve.add_argument("--installation-token-ttl", type=float, default=3600.0, metavar="S")
+    serve.add_argument("--installation-rate-limit", type=int, default=None, help="default: --rate-limit")
     return parser
 
 
@@ -99,6 +104,22 @@ def _graph(args: argparse.Namespace) -> Graph:
     if args.mutate:
         graph.mutate(share=args.mutate, seed=args.mutate_seed)
     return graph
+
+
+def _app(args: argparse.Namespace) -> Any:
+    """The App the hub plays GitHub for, when ``--app-id`` is given."""
+    from ghcrawl.fakehub.app import AppHub, load_public_key
+
+    if args.app_id is None:
+        return None
+    if not args.app_public_key:
+        raise SystemExit("ghcrawl-fakehub: --app-id needs --app-public-key")
+    try:
+        key = load_public_key(args.app_public_key)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"ghcrawl-fakehub: --app-public-key: {e}") from None
+    limit = args.installation_rate_limit if args.installation_rate_limit is not None else args.rate_limit
+    return AppHub.with_installations(args.app_id, key, args.installations, args.installation_token_ttl, limit)
 
 
 def _endpoint_string(args: argparse.Namespace) -> str:
@@ -124,7 +145,7 @@ def serve(args: argparse.Namespace) -> int:
         knobs = knobs_from(args)
     except ValueError as e:
         raise SystemExit(f"ghcrawl-fakehub: {e}") from e
-    hub = FakeHub(_graph(args), clock=reactor, knobs=knobs)
+    hub = FakeHub(_graph(args), clock=reactor, knobs=knobs, app=_app(args))
     endpoint = serverFromString(reactor, _endpoint_string(args))
     scheme = "https" if args.tls_cert else "http"
 
