@@ -80,6 +80,13 @@ class AppHub:
         self.installations.remove(installation)
         return True
 
+    def expire_tokens(self, now: float) -> int:
+        """End every token's life now, as GitHub may before ``expires_at``; returns how many."""
+        live = [t for t, (_i, expires) in self._tokens.items() if expires > now]
+        for token in live:
+            self._tokens[token] = (self._tokens[token][0], now)
+        return len(live)
+
     def knows(self, token: str) -> bool:
         """True for a token this App handed out, live or not."""
         return token in self._tokens
