@@ -227,16 +227,14 @@ class Crawler:
             cred = self._credential(budget)
             token_id = cred.token_id if cred else "anonymous"
             used = cred.token if cred else ""
-            cached = current.validators.get(token_id)
+            cached_id, cached = self._validators(current, cred, token_id)
             self.requests += 1
             try:
                 try:
-                    result = await self._github.fetch(
-                        current.url, budget, cred, Validators(cached[0], cached[1]) if cached else None
-                    )
+                    result = await self._github.fetch(current.url, budget, cred, cached)
                 finally:
                     self._wake()  # the request's slot is free while its page is being stored
-                following = await self._apply(current, result, token_id)
+                following = await self._apply(current, result, token_id, cached_id)
             except RateLimited as e:
                 self._metrics.waits.labels("secondary" if e.secondary else "primary").inc()
                 self._log.warn("{reason}: {kind} {key} waits {wait:.0f}s", reason=e.reason,
@@ -264,7 +262,15 @@ class Crawler:
                 await self._store.release([following.id])
                 return
 
-    async def _apply(self, task: Task, result: Result, token_id: str) -> Task | None:
+    def _validators(self, task: Task, cred: Credential | None, token_id: str) -> tuple[str, Validators | None]:
+        """What to send back for a conditional request, and under which name it was stored."""
+        cached = task.validators.get(token_id)
+        if cached is None and cred is not None and cred.renewable:
+            # Last-Modified does not depend on the token: another budget's copy serves as well.
+            token_id, cached = next(((k, v) for k, v in task.validators.items() if v[1]), (token_id, None))
+        return token_id, Validators(cached[0], cached[1]) if cached else None
+
+    async def _apply(self, task: Task, result: Result, token_id: str, cached_id: str) -> Task | None:
         now = self._clock.seconds()
         if isinstance(result, Final):
             if result.outcome not in ("not_found", "empty"):
@@ -277,7 +283,7 @@ class Crawler:
             await self._store.move(task, result.location, now)
             return evolve(task, url=result.location, validators={}, attempts=task.attempts + 1)
         if isinstance(result, NotModified):
-            return await self._store.not_modified(task, Page(task.url, None, now, iso(now), token_id))
+            return await self._store.not_modified(task, Page(task.url, None, now, iso(now), cached_id))
         page = Page(task.url, self._github.relative(result.next_url) if result.next_url else None,
                     now, iso(now), token_id, result.etag, result.last_modified)
         if task.kind == "user":
