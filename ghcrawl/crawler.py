@@ -217,7 +217,7 @@ class Crawler:
     async def _work(self, task: Task) -> None:
         """Fetch a task page by page until it is done, waits, fails or we stop."""
         following: Task | None = task
-        renewed = False  # a 401 with a renewable token is renewed and retried once
+        renewed = False  # a request refused (401) with a renewable token is renewed and sent again once
         while following is not None:
             current = following
             budget = self._pacer.take(self._clock.seconds())
@@ -232,6 +232,7 @@ class Crawler:
             try:
                 try:
                     result = await self._github.fetch(current.url, budget, cred, cached)
+                    renewed = False
                 finally:
                     self._wake()  # the request's slot is free while its page is being stored
                 following = await self._apply(current, result, token_id, cached_id)

@@ -72,6 +72,9 @@ class AppTokens:
         try:
             app = await self._github.app_call("GET", "/app", self._jwt())
         except AppRejected as e:
+            if "claim" in e.message:  # iat or exp: the clocks disagree by more than the JWT allows
+                raise AppConfigError(f"GitHub refused the App's JWT ({e.status} {e.message}): "
+                                     "check this machine's clock") from None
             raise AppConfigError(
                 f"app id {self._settings.app_id} unknown, or {self._settings.key_file} is not its key: "
                 f"GitHub answered {e.status} {e.message}") from None

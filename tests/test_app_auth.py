@@ -222,7 +222,7 @@ class AppCrawlTests(SynchronousTestCase):
         self.assertIn("app_id needs app_private_key_file", self.one_line("--app-id", "1"))
 
     def test_bad_app_at_start(self) -> None:
-        """Unknown app id, a key not the App's, no installations, a stranger's installation: one line each."""
+        """Unknown app id, a key not the App's, clocks apart, no installations, a stranger's installation: one line each."""
         hub = self.start_hub("--installations", "2")
         other = write(os.path.join(self.dir, "other.pem"),
                       pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
@@ -233,6 +233,13 @@ class AppCrawlTests(SynchronousTestCase):
         self.assertIn("installation 123 is not one of",
                       self.one_line("--app-id", APP_ID, "--app-private-key-file", self.key,
                                     "--app-installations", "7000001,123", hub=hub))
+        for offset, claim in (("700", "'Expiration time' claim"), ("-120", "'Issued at' claim")):
+            skewed = FakeHubProcess(tempdir(), "--users", "50", "--app-id", APP_ID, "--app-public-key", self.public,
+                                    "--app-clock-offset", offset)
+            self.addCleanup(skewed.stop)
+            line = self.one_line("--app-id", APP_ID, "--app-private-key-file", self.key, hub=skewed)
+            self.assertIn(claim, line)
+            self.assertIn("check this machine's clock", line)
         lonely = FakeHubProcess(tempdir(), "--users", "50", "--app-id", APP_ID, "--app-public-key", self.public,
                                 "--installations", "0")
         self.addCleanup(lonely.stop)

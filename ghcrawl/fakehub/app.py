@@ -54,6 +54,8 @@ class AppHub:
     installations: list[int]
     token_ttl: float = 3600.0
     rate_limit: int = 5000
+    #: Seconds GitHub's clock is ahead of the client's, as it judges a JWT's iat and exp.
+    clock_offset: float = 0.0
     _tokens: dict[str, tuple[int, float]] = Factory(dict)
     issued: Counter[int] = Factory(Counter)
     requests: Counter[int] = Factory(Counter)
@@ -106,7 +108,7 @@ class AppHub:
                base: str, now: float) -> tuple[int, Any, list[tuple[bytes, bytes]]]:
         """Status, JSON body and extra headers for an ``/app`` path."""
         scheme, _, token = authorization.strip().partition(" ")
-        problem = self._jwt_problem(token.strip(), now) if scheme.lower() == "bearer" else NOT_DECODED
+        problem = self._jwt_problem(token.strip(), now + self.clock_offset) if scheme.lower() == "bearer" else NOT_DECODED
         if problem is not None:
             self.rejected[problem] += 1
             return 401, {"message": problem, "documentation_url": _DOCS}, []

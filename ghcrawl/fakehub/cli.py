@@ -96,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--installations", type=int, default=3, help="how many times the App is installed")
     serve.add_argument("--installation-token-ttl", type=float, default=3600.0, metavar="S")
     serve.add_argument("--installation-rate-limit", type=int, default=None, help="default: --rate-limit")
+    serve.add_argument("--app-clock-offset", type=float, default=0.0, metavar="S",
+                       help="judge JWTs by a clock this far ahead (negative: behind)")
     return parser
 
 
@@ -119,7 +121,9 @@ def _app(args: argparse.Namespace) -> Any:
     except (OSError, ValueError) as e:
         raise SystemExit(f"ghcrawl-fakehub: --app-public-key: {e}") from None
     limit = args.installation_rate_limit if args.installation_rate_limit is not None else args.rate_limit
-    return AppHub.with_installations(args.app_id, key, args.installations, args.installation_token_ttl, limit)
+    app = AppHub.with_installations(args.app_id, key, args.installations, args.installation_token_ttl, limit)
+    app.clock_offset = args.app_clock_offset
+    return app
 
 
 def _endpoint_string(args: argparse.Namespace) -> str:
