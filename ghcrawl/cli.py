@@ -16,9 +16,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from ghcrawl import export, store
+from ghcrawl import export
 from ghcrawl.errors import GhcrawlError
 from ghcrawl.models import valid_login
+from ghcrawl.store import offline as store
 
 PROG = "ghcrawl"
 STATES = ("pending", "leased", "done", "failed")

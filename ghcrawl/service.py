@@ -28,7 +28,7 @@ from ghcrawl.metrics import Metrics
 from ghcrawl.monitor import Monitor
 from ghcrawl.notify import SystemdNotifier
 from ghcrawl.ratelimit import Budget, Pacer
-from ghcrawl.store import Store
+from ghcrawl.store import Store, open_store
 
 
 class QuietConnectionPool(HTTPConnectionPool):
@@ -101,7 +101,7 @@ class CrawlService(Service):
         github = GitHub(HTTPClient(agent), clock, self.pacer, config.api_url, config.request_timeout, self.metrics)
         # Tokens first: a rejected token must not leave a database behind.
         credentials = await self._check_tokens(github)
-        self.store = store = Store(config.db, config.max_depth)
+        self.store = store = open_store(config.db, config.max_depth)
         await store.migrate()
         await self._restore_budgets(store)
         recovered = await store.recover_leases()
