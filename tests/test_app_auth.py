@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
+import socket
 import subprocess
 import time
 import urllib.request
@@ -16,7 +18,18 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from ghcrawl.app_auth import AppSettings, app_settings, sign_jwt
 from ghcrawl.errors import AppConfigError
-from tests.support import TWISTD, FakeHubProcess, crawl_env, expected, seed_args, snapshot, tempdir, truth, twistd
+from tests.support import (
+    TOKEN,
+    TWISTD,
+    FakeHubProcess,
+    crawl_env,
+    expected,
+    seed_args,
+    snapshot,
+    tempdir,
+    truth,
+    twistd,
+)
 
 USERS = 200
 APP_ID = "4242"
@@ -117,9 +130,10 @@ class AppCrawlTests(SynchronousTestCase):
         self.addCleanup(hub.stop)
         return hub
 
-    def crawl(self, hub: FakeHubProcess, *extra: str, key: str | None = None) -> subprocess.Popen[bytes]:
+    def crawl(self, hub: FakeHubProcess, *extra: str, key: str | None = None,
+              token: str | None = None) -> subprocess.Popen[bytes]:
         proc = twistd(self.dir, "--api-url", hub.url, "--db", self.db, "--app-id", APP_ID,
-                      "--app-private-key-file", key or self.key, *seed_args(self.truth), *extra, token=None)
+                      "--app-private-key-file", key or self.key, *seed_args(self.truth), *extra, token=token)
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
         return proc
 
@@ -171,13 +185,35 @@ class AppCrawlTests(SynchronousTestCase):
         self.assertGreater(refreshed["not_modified"], 0.8 * fetched, refreshed)
         self.assertMatchesTruth()
 
+    def test_app_and_token_combined(self) -> None:
+        """A personal token and an installation are two budgets, and the crawl spends both."""
+        hub = self.start_hub("--installations", "1", "--installation-rate-limit", "50", "--token", TOKEN,
+                             "--rate-limit", "50", "--rate-window", "5")
+        self.assertEqual(self.crawl(hub, "--once", token=TOKEN).wait(150), 0, self.log()[-3000:])
+        self.assertMatchesTruth()
+        stats = hub.stats()
+        by_installation = stats["app"]["requests"]["7000001"]
+        self.assertEqual(stats["violations"], 0)
+        self.assertGreaterEqual(by_installation, 50)
+        self.assertGreaterEqual(stats["charged"] - by_installation, 50)  # what the personal token paid
+
     def test_installation_lost_mid_crawl(self) -> None:
         """An installation removed mid-crawl costs one error line; the other finishes the crawl."""
         hub = self.start_hub("--installations", "2", "--latency", "15")
-        proc = self.crawl(hub, "--once")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        proc = self.crawl(hub, "--once", "--status-endpoint", f"tcp:{port}:interface=127.0.0.1")
         deadline = time.monotonic() + 60
         while not hub.stats()["app"]["requests"] and time.monotonic() < deadline:
             time.sleep(0.1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10) as r:
+            status = r.read()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            metrics = r.read()
+        budgets = [b["budget"] for b in json.loads(status)["rate_limit"]]
+        self.assertTrue(budgets and all(b.startswith("installation-") for b in budgets), budgets)
+        self.assertNotIn(b"ghs_", status + metrics)
         first = sorted(hub.stats()["app"]["requests"])[0]
         self.post(hub, f"/__fakehub/app/uninstall?id={first}")
         self.assertEqual(proc.wait(150), 0, self.log()[-3000:])
