@@ -83,11 +83,18 @@ class AppTokens:
         found = await self._installation_ids()
         if not found:
             raise AppConfigError(f"{self._name} has no installations: install it on an account or organisation")
-        wanted = self._settings.installations or found
-        strangers = [i for i in wanted if i not in found]
+        strangers = [i for i in self._settings.installations if i not in found]
         if strangers:
             raise AppConfigError(f"installation {strangers[0]} is not one of {self._name}'s installations "
                                  f"({', '.join(map(str, found))})")
+        suspended = [i for i in self._settings.installations if found[i]]
+        if suspended:
+            raise AppConfigError(f"installation {suspended[0]} of {self._name} is suspended")
+        wanted = list(self._settings.installations) or [i for i, paused in found.items() if not paused]
+        if not wanted:
+            raise AppConfigError(f"every installation of {self._name} is suspended")
+        for i in (i for i, paused in found.items() if paused and not self._settings.installations):
+            self._log.warn("{app} installation {iid} is suspended: crawling without it", app=self._name, iid=i)
         for installation in wanted:
             cred = InstallationCredential("", installation_id=installation)
             try:
@@ -101,9 +108,9 @@ class AppTokens:
                        ids=", ".join(map(str, wanted)))
         return list(self.credentials.values())
 
-    async def _installation_ids(self) -> list[int]:
-        """Every installation of the App, following ``Link: rel="next"``."""
-        found: list[int] = []
+    async def _installation_ids(self) -> dict[int, bool]:
+        """Every installation of the App, and whether it is suspended, following ``Link: rel="next"``."""
+        found: dict[int, bool] = {}
         url: str | None = "/app/installations?per_page=100"
         while url is not None:
             try:
@@ -112,9 +119,11 @@ class AppTokens:
                 raise AppConfigError(f"{self._name}: cannot list installations: GitHub answered "
                                      f"{e.status} {e.message}") from None
             items = page.body if isinstance(page.body, list) else []
-            found += [i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), int)]
+            for item in items:
+                if isinstance(item, dict) and isinstance(item.get("id"), int):
+                    found[item["id"]] = item.get("suspended_at") is not None
             url = page.next_url
-        return list(dict.fromkeys(found))
+        return found
 
     async def _exchange(self, cred: InstallationCredential) -> None:
         """Trade a fresh JWT for a new installation token and put it in ``cred``."""

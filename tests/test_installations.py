@@ -107,6 +107,18 @@ class AppTokensTests(SynchronousTestCase):
             self.assertIn(message, str(caught.exception))
             self.assertNotIn("\n", str(caught.exception))
 
+    def test_suspended_installations(self) -> None:
+        """A suspended installation is left out by default, and is one line when named."""
+        tokens = self.tokens()
+        self.app.suspended.add(7_000_002)
+        creds = self.settle(tokens.start())
+        self.assertEqual([c.installation_id for c in creds], [7_000_001, 7_000_003])
+        named = self.tokens(wanted=(7_000_002,))
+        self.app.suspended.add(7_000_002)
+        with self.assertRaises(AppConfigError) as caught:
+            self.settle(named.start())
+        self.assertIn("installation 7000002 of GitHub App ghcrawl-fake is suspended", str(caught.exception))
+
     def test_renewed_a_few_minutes_before_expiry(self) -> None:
         """An hour's token is replaced five minutes before it expires, and again an hour later."""
         tokens = self.tokens(installations=1)

@@ -56,6 +56,7 @@ class AppHub:
     rate_limit: int = 5000
     #: Seconds GitHub's clock is ahead of the client's, as it judges a JWT's iat and exp.
     clock_offset: float = 0.0
+    suspended: set[int] = Factory(set)
     _tokens: dict[str, tuple[int, float]] = Factory(dict)
     issued: Counter[int] = Factory(Counter)
     requests: Counter[int] = Factory(Counter)
@@ -150,6 +151,8 @@ class AppHub:
     def _access_token(self, installation: int, now: float) -> tuple[int, Any, list[tuple[bytes, bytes]]]:
         if installation not in self.installations:
             return 404, {"message": "Not Found", "documentation_url": _DOCS}, []
+        if installation in self.suspended:
+            return 403, {"message": "This installation has been suspended", "documentation_url": _DOCS}, []
         # Whole seconds, as GitHub's expires_at: the client never believes in a longer life.
         expires = float(int(now + self.token_ttl))
         token = "ghs_" + secrets.token_hex(18)
@@ -173,4 +176,5 @@ class AppHub:
         return {"id": installation, "account": account, "app_id": self.app_id, "app_slug": "ghcrawl-fake",
                 "target_type": "Organization", "repository_selection": "all",
                 "permissions": {"metadata": "read"},
+                "suspended_at": "2026-01-01T00:00:00Z" if installation in self.suspended else None,
                 "access_tokens_url": f"{base}/app/installations/{installation}/access_tokens"}
