@@ -187,15 +187,15 @@ class AppCrawlTests(SynchronousTestCase):
 
     def test_app_and_token_combined(self) -> None:
         """A personal token and an installation are two budgets, and the crawl spends both."""
-        hub = self.start_hub("--installations", "1", "--installation-rate-limit", "50", "--token", TOKEN,
-                             "--rate-limit", "50", "--rate-window", "5")
+        hub = self.start_hub("--installations", "1", "--installation-rate-limit", "120", "--token", TOKEN,
+                             "--rate-limit", "120", "--rate-window", "5")
         self.assertEqual(self.crawl(hub, "--once", token=TOKEN).wait(150), 0, self.log()[-3000:])
         self.assertMatchesTruth()
         stats = hub.stats()
         by_installation = stats["app"]["requests"]["7000001"]
         self.assertEqual(stats["violations"], 0)
-        self.assertGreaterEqual(by_installation, 50)
-        self.assertGreaterEqual(stats["charged"] - by_installation, 50)  # what the personal token paid
+        self.assertGreaterEqual(by_installation, 120)
+        self.assertGreaterEqual(stats["charged"] - by_installation, 120)  # what the personal token paid
 
     def test_installation_lost_mid_crawl(self) -> None:
         """An installation removed mid-crawl costs one error line; the other finishes the crawl."""
@@ -258,7 +258,7 @@ class AppCrawlTests(SynchronousTestCase):
         self.assertIn("app_id needs app_private_key_file", self.one_line("--app-id", "1"))
 
     def test_bad_app_at_start(self) -> None:
-        """Unknown app id, a key not the App's, clocks apart, no installations, a stranger's installation: one line each."""
+        """Unknown app id, a key not the App's, a stranger's installation: one line each, exit 2."""
         hub = self.start_hub("--installations", "2")
         other = write(os.path.join(self.dir, "other.pem"),
                       pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
@@ -269,6 +269,9 @@ class AppCrawlTests(SynchronousTestCase):
         self.assertIn("installation 123 is not one of",
                       self.one_line("--app-id", APP_ID, "--app-private-key-file", self.key,
                                     "--app-installations", "7000001,123", hub=hub))
+
+    def test_clocks_apart_or_no_installation(self) -> None:
+        """A JWT refused for its iat or exp says to check the clock; an App installed nowhere is named."""
         for offset, claim in (("700", "'Expiration time' claim"), ("-120", "'Issued at' claim")):
             skewed = FakeHubProcess(tempdir(), "--users", "50", "--app-id", APP_ID, "--app-public-key", self.public,
                                     "--app-clock-offset", offset)
