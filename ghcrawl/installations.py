@@ -10,23 +10,26 @@ one, each with one error line, while the other budgets carry on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from ghcrawl.app_auth import AppSettings, InstallationCredential, sign_jwt
 from ghcrawl.credentials import Credential
 from ghcrawl.errors import AppConfigError, AppRejected, FetchError, GhcrawlError
-from ghcrawl.github import GitHub
+from ghcrawl.github import Fetched, GitHub
 
 #: Renew this many seconds before ``expires_at`` at most (GitHub's tokens live an hour).
 RENEW_AHEAD = 300.0
 #: Seconds before a failed renewal is tried again.
 RETRY_DELAY = 30.0
+#: Longest wait between tries of a start-up call while the API is out.
+START_WAIT_MAX = 60.0
 
 
 def parse_expiry(value: Any) -> float:
@@ -70,7 +73,7 @@ class AppTokens:
     async def start(self) -> list[InstallationCredential]:
         """Check the App and its installations and get a token for each; problems are one line, exit 2."""
         try:
-            app = await self._github.app_call("GET", "/app", self._jwt())
+            app = await self._start_call("GET", "/app")
         except AppRejected as e:
             if "claim" in e.message:  # iat or exp: the clocks disagree by more than the JWT allows
                 raise AppConfigError(f"GitHub refused the App's JWT ({e.status} {e.message}): "
@@ -98,7 +101,7 @@ class AppTokens:
         for installation in wanted:
             cred = InstallationCredential("", installation_id=installation)
             try:
-                await self._exchange(cred)
+                await self._exchange(cred, self._start_call)
             except AppRejected as e:
                 raise AppConfigError(f"{self._name}: no token for installation {installation}: "
                                      f"GitHub answered {e.status} {e.message}") from None
@@ -114,7 +117,7 @@ class AppTokens:
         url: str | None = "/app/installations?per_page=100"
         while url is not None:
             try:
-                page = await self._github.app_call("GET", url, self._jwt())
+                page = await self._start_call("GET", url)
             except AppRejected as e:
                 raise AppConfigError(f"{self._name}: cannot list installations: GitHub answered "
                                      f"{e.status} {e.message}") from None
@@ -125,10 +128,27 @@ class AppTokens:
             url = page.next_url
         return found
 
-    async def _exchange(self, cred: InstallationCredential) -> None:
+    async def _start_call(self, method: str, url: str) -> Fetched:
+        """An App call at start: an API outage is waited out (a new JWT each try), anything else raised."""
+        wait = 1.0
+        while True:
+            try:
+                return await self._github.app_call(method, url, self._jwt())
+            except FetchError as e:
+                if not e.outage:
+                    raise
+                self._log.warn("{app}: {url} failed ({reason}); trying again in {wait:.0f}s", app=self._name,
+                               url=url.split("?")[0], reason=e.reason, wait=wait)
+            await deferLater(self._clock, wait, lambda: None)
+            wait = min(wait * 2, START_WAIT_MAX)
+
+    async def _call(self, method: str, url: str) -> Fetched:
+        return await self._github.app_call(method, url, self._jwt())
+
+    async def _exchange(self, cred: InstallationCredential,
+                        call: Callable[[str, str], Awaitable[Fetched]] | None = None) -> None:
         """Trade a fresh JWT for a new installation token and put it in ``cred``."""
-        answer = await self._github.app_call(
-            "POST", f"/app/installations/{cred.installation_id}/access_tokens", self._jwt())
+        answer = await (call or self._call)("POST", f"/app/installations/{cred.installation_id}/access_tokens")
         body = answer.body if isinstance(answer.body, dict) else {}
         token = body.get("token")
         if not isinstance(token, str) or not token or any(c.isspace() for c in token):

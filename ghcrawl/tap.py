@@ -21,7 +21,7 @@ class Options(usage.Options):
     """``twistd ghcrawl`` flags; each overrides the same key of the TOML file."""
 
     synopsis = "[--config FILE] [--db PATH] [--api-url URL] [--seed LOGIN]... [options]"
-    optFlags = [["once", None, "Exit 0 once no work is pending (batch runs, cron, tests)."]]
+    optFlags = [["once", None, "Exit once no work is pending: 0, or 3 if tasks are left failed (batch runs, cron)."]]
     optParameters = [
         ["config", "c", None, "TOML configuration file."],
         ["db", None, None, "SQLite database path [default: ghcrawl.sqlite]."],
@@ -43,6 +43,7 @@ class Options(usage.Options):
         ["app-id", None, None, "GitHub App id or client id: crawl with the App's installation tokens."],
         ["app-private-key-file", None, None, "PEM file holding the App's private key (never the key itself)."],
         ["app-installations", None, None, "Comma-separated installation ids [default: every installation]."],
+        ["outage-probe-max", None, None, "Longest wait in seconds between probes during an API outage [default: 60]."],
     ]
 
     def __init__(self) -> None:
@@ -75,7 +76,7 @@ class Options(usage.Options):
         }
         for key in ("token-file", "rate-limit-reserve", "secondary-limit-wait", "max-attempts", "refresh-after",
                     "ca-file", "request-timeout", "progress-interval", "status-endpoint", "log-format",
-                    "app-id", "app-private-key-file", "app-installations"):
+                    "outage-probe-max", "app-id", "app-private-key-file", "app-installations"):
             flags[key.replace("-", "_")] = self[key]
         try:
             self.config = config_module.load(flags, os.environ, self["config"])
@@ -121,7 +122,7 @@ def _arm_hard_exit() -> None:
 
 
 def _exit_status(reactor: Any, service: CrawlService) -> None:
-    """Exit 0 after a clean drain, non-zero after a fatal error."""
+    """Exit 0 after a clean drain, 1 after a fatal error, 3 when `--once` left tasks failed."""
     # twistd re-raises the stop signal after the reactor returns, which would turn
     # a clean drain into "killed by SIGTERM"; a drained crawl is a success.
     reactor._exitSignal = None

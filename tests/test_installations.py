@@ -36,16 +36,16 @@ START = 1_700_000_000.0
 
 
 class Flaky(Resource):
-    """The hub, except that the next ``failures`` token exchanges answer 503."""
+    """The hub, except that the next ``failures`` requests with one of ``methods`` answer 503."""
 
     isLeaf = True
 
     def __init__(self, hub: FakeHub) -> None:
         super().__init__()
-        self.hub, self.failures = hub, 0
+        self.hub, self.failures, self.methods = hub, 0, {b"POST"}
 
     def render(self, request: Request) -> Any:
-        if request.method == b"POST" and self.failures > 0:
+        if request.method in self.methods and self.failures > 0:
             self.failures -= 1
             request.setResponseCode(503)
             return b'{"message": "Service unavailable"}'
@@ -92,6 +92,20 @@ class AppTokensTests(SynchronousTestCase):
         creds = self.settle(self.tokens(wanted=(7_000_002,)).start())
         self.assertEqual([c.installation_id for c in creds], [7_000_002])
         self.assertEqual(dict(self.app.issued), {7_000_002: 1})
+
+    def test_outage_at_start_is_waited_out(self) -> None:
+        """While the API answers 503 the start-up calls are tried again, 1 s then 2 s later."""
+        tokens = self.tokens(installations=1)
+        self.flaky.failures, self.flaky.methods = 2, {b"GET", b"POST"}
+        got: list[Any] = []
+        Deferred.fromCoroutine(tokens.start()).addBoth(got.append)
+        waited = 0
+        while not got and waited < 10:
+            self.stub.flush()
+            self.clock.advance(1)
+            waited += 1
+        self.assertEqual(len(got[0]), 1)
+        self.assertEqual(waited, 3)
 
     def test_start_problems_are_one_line(self) -> None:
         """An unknown app id, no installations, a stranger's installation: one AppConfigError each."""

@@ -23,6 +23,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from ghcrawl.fakehub import admin, errors
 from ghcrawl.fakehub.api import Api, Reply, dumps, endpoint_of
 from ghcrawl.fakehub.app import AppHub
+from ghcrawl.fakehub.breakage import Breakage
 from ghcrawl.fakehub.graph import Graph
 from ghcrawl.fakehub.knobs import Knobs
 from ghcrawl.fakehub.limits import Budgets
@@ -72,6 +73,7 @@ class FakeHub(Resource):
         self.app = app
         self.api = Api(graph)
         self.budgets = Budgets(self.knobs.rate_window)
+        self.breakage = Breakage()
         self._stats = Stats()
         self._seq = 0
         self._latency_rng = random.Random(f"{self.knobs.fault_seed}:latency")
@@ -145,6 +147,10 @@ class FakeHub(Resource):
         base: Headers = [_JSON, (b"x-github-request-id", rid.encode()), _VERSION]
         if not request.getHeader(b"user-agent"):
             return Outcome(403, base, dumps(errors.no_user_agent()))
+        broken = self.breakage.answer(path, now)
+        if broken is not None:
+            self._stats.faults += 1
+            return Outcome(broken, base, dumps(errors.server_error(broken)))
         if self.app is not None and (path == "/app" or path.startswith("/app/")):
             return self._app_answer(request, path, base, now)
         caller = self._caller(request)
