@@ -24,7 +24,7 @@ from twisted.web.iweb import IAgent, IResponse
 
 from ghcrawl import __version__
 from ghcrawl.credentials import Credential
-from ghcrawl.errors import BadCredentials, FetchError, RateLimited
+from ghcrawl.errors import AppRejected, BadCredentials, FetchError, RateLimited
 from ghcrawl.metrics import Metrics
 from ghcrawl.ratelimit import RESET_MARGIN, Budget, Pacer, RateInfo, parse_rate_headers, parse_retry_after
 
@@ -160,13 +160,12 @@ class GitHub:
             )
             if token is not None:
                 base.setRawHeaders(b"Authorization", [f"Bearer {token}".encode()])
-        if cached is None or not (cached.etag or cached.last_modified):
+        validator = _conditional(cached, cred) if cached is not None else {}
+        if not validator:
             return base  # the agents copy before adding theirs, so sharing is safe
         headers = base.copy()
-        if cached.etag:
-            headers.setRawHeaders(b"If-None-Match", [cached.etag.encode()])
-        elif cached.last_modified:
-            headers.setRawHeaders(b"If-Modified-Since", [cached.last_modified.encode()])
+        for name, values in validator.items():
+            headers.setRawHeaders(name, values)
         return headers
 
     async def _exchange(
@@ -195,6 +194,29 @@ class GitHub:
         if self._metrics is not None:
             self._metrics.answered(url, answer[0], self._clock.seconds() - started)
         return answer
+
+    async def app_call(self, method: str, url: str, token: str) -> Fetched:
+        """Call an App endpoint with the App's JWT; these are paid by the App, not by a budget."""
+        headers = Headers({
+            b"User-Agent": [USER_AGENT.encode()], b"Accept": [b"application/vnd.github+json"],
+            b"X-GitHub-Api-Version": [API_VERSION.encode()], b"Authorization": [f"Bearer {token}".encode()],
+        })
+        attempt: Deferred[tuple[int, Headers, bytes]] = self._agent.request(
+            method.encode("ascii"), _url_bytes(self.absolute(url)), headers, None
+        ).addCallback(_read)
+        attempt.addTimeout(self._timeout, self._clock)
+        try:
+            status, answer_headers, body = await attempt
+        except CancelledError:
+            raise
+        except Exception as e:
+            raise FetchError(f"connection: {_describe(e)}", outage=True) from None
+        if status in (200, 201):
+            return Fetched(_decode(body), parse_link(_header(answer_headers, "link")).get("next"), None, None)
+        if status in (401, 403, 404) and _rate_limit_kind(answer_headers, body) is None:
+            raise AppRejected(status, _message(body))
+        raise FetchError(f"HTTP {status} {_message(body)}", retryable=status >= 500 or status in (403, 408, 429),
+                         outage=status >= 500)
 
     def _classify(
         self, status: int, headers: Headers, body: bytes, budget: Budget, cred: Credential | None
@@ -275,6 +297,21 @@ def _url_bytes(url: str) -> bytes:
         return url.encode("ascii")
     except UnicodeEncodeError:
         return quote(url, safe="/:?&=%#+@,;!$'()*[]~").encode("ascii")
+
+
+def _conditional(cached: Validators, cred: Credential | None) -> dict[str | bytes, list[str | bytes]]:
+    """The validator to send back: the ETag, unless it died with a short-lived token.
+
+    GitHub's ETags vary with the ``Authorization`` header, so an ETag stored
+    under an installation token that has since been renewed never matches;
+    ``Last-Modified`` does not depend on the token.
+    """
+    renewable = cred is not None and cred.renewable
+    if cached.etag and not (renewable and cached.last_modified):
+        return {"If-None-Match": [cached.etag]}
+    if cached.last_modified:
+        return {"If-Modified-Since": [cached.last_modified]}
+    return {}
 
 
 def _header(headers: Headers, name: str) -> str | None:
