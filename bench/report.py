@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -231,21 +232,32 @@ def plots(res: dict[str, Any], out: Path) -> list[str]:
 
 
 def component_split(res: dict[str, Any], out: Path) -> dict[str, dict[str, float]]:
-    """ms of CPU per request by component: the profile's shares of each run's measured CPU per request.
+    """ms of CPU per request by component, "before" (docs/bench/before.json) and "after" (this run).
 
-    "before" takes its CPU from docs/bench/before.json, "after" from this run's ratios scenario.
+    Start-up is measured (the CPU-bound scenario's run without work, over the requests of a
+    side-by-side run); the rest of the median CPU per request is split in the proportions of
+    the profile's other samples (py-spy on a loaded host over-counts waiting threads, so its
+    own start-up share is not used).
     """
     path, before = out / "bench" / "components.json", out / "bench" / "before.json"
     if not path.exists() or "ratios" not in res["scenarios"]:
         return {}
-    cpu = {"after": res["scenarios"]["ratios"]["median_cpu_s_per_1k"]["ghcrawl"]}
+    runs = {"after": res}
     if before.exists():
-        cpu["before"] = json.loads(before.read_text())["scenarios"]["ratios"]["median_cpu_s_per_1k"]["ghcrawl"]
+        runs["before"] = json.loads(before.read_text())
     split = {}
     for label, entry in json.loads(path.read_text()).items():
-        if label in cpu:
-            total = sum(entry["samples"].values()) or 1
-            split[label] = {k: cpu[label] * v / total for k, v in entry["samples"].items()}
+        r = runs.get(label)
+        if r is None or "cpu" not in r["scenarios"]:
+            continue
+        ratios = r["scenarios"]["ratios"]
+        total = ratios["median_cpu_s_per_1k"]["ghcrawl"]
+        requests = statistics.median(x["requests"] for x in ratios["runs"] if x["contender"] == "ghcrawl")
+        startup = 1000 * _find(_runs(r, "cpu"), "ghcrawl")["startup_cpu_s"] / requests
+        rest = {k: v for k, v in entry["samples"].items() if not k.startswith("start-up")}
+        samples = sum(rest.values()) or 1
+        split[label] = {"start-up (imports, set-up)": startup}
+        split[label].update({k: (total - startup) * v / samples for k, v in rest.items()})
     return dict(sorted(split.items(), key=lambda kv: kv[0] != "before"))
 
 
@@ -334,6 +346,8 @@ def before_after(res: dict[str, Any], before: dict[str, Any]) -> list[str]:
             "{:.0%}",
         ),
         ("peak RSS MB (concurrency 20)", lambda r: _find(_runs(r, "ratios"), "ghcrawl")["peak_rss_mb"], "{:.0f}"),
+        ("host load average (1 min) over the side-by-side runs", lambda r: _load(r, "ratios"), "{}"),
+        ("host load average (1 min) after the latency runs", lambda r: _load(r, "latency"), "{}"),
     ]
     lines = [
         f"## Before and after (before: commit {before['machine']['commit']}, {before['started']})",
@@ -350,6 +364,11 @@ def before_after(res: dict[str, Any], before: dict[str, Any]) -> list[str]:
                 cells.append("–")
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
     return [*lines, ""]
+
+
+def _load(res: dict[str, Any], scenario: str) -> str:
+    load = res["scenarios"][scenario]["load"]
+    return " → ".join(str(x[0]) for x in load) if isinstance(load[0], list) else str(load[0])
 
 
 def _median_ratio(res: dict[str, Any], peer: str) -> float:
@@ -518,8 +537,9 @@ def write(res: dict[str, Any], out: Path) -> None:
         lines += [
             "## CPU per request by component",
             "",
-            "The shares of py-spy samples (docs/bench/components.json, `python -m bench.profile`) applied to the "
-            "median CPU per request of the side-by-side runs (concurrency 20, 50 ms ± 25 ms).",
+            "Median CPU per request of the side-by-side runs (concurrency 20, 50 ms ± 25 ms): start-up as "
+            "measured (a run without work), the rest split in the proportions of py-spy's samples "
+            "(docs/bench/components.json from `python -m bench.profile --label before|after`).",
             "",
             "| component | " + " | ".join(f"{label} ms/req" for label in split) + " |",
             "|---|" + "---|" * len(split),

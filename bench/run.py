@@ -167,7 +167,16 @@ def run(cmd: list[str], workdir: Path, hub: FakeHub, timeout: float, on_start: A
     env["GITHUB_TOKEN"] = TOKEN
     sampler = Sampler(hub)
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env)
+    # A benchmark started in the background (nohup, `&`) hands its children SIGINT ignored, and
+    # Python then never installs its handler: the shutdown scenario would measure nothing.
+    proc = subprocess.Popen(
+        cmd,
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     extra = on_start(proc, hub, started) if on_start else {}
     status, usage, killed, hwm_kb = None, None, False, 0
     deadline = started + timeout
