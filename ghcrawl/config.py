@@ -42,12 +42,14 @@ DEFAULTS: dict[str, Any] = {
     "ca_file": None,
     "status_endpoint": None,
     "log_format": "text",
+    "lease_timeout": 60.0,
+    "worker_name": None,
 }
 _INTS = {"max_depth", "concurrency", "max_attempts", "rate_limit_reserve"}
 _FLOATS = {"grace", "progress_interval", "request_timeout", "retry_base", "retry_max",
-           "poll_interval", "secondary_limit_wait", "refresh_after"}
+           "poll_interval", "secondary_limit_wait", "refresh_after", "lease_timeout"}
 _PATHS = {"db", "seeds_file", "token_file", "ca_file"}
-_STRINGS = {"api_url", "status_endpoint", "log_format"} | _PATHS
+_STRINGS = {"api_url", "status_endpoint", "log_format", "worker_name"} | _PATHS
 
 
 @frozen
@@ -73,6 +75,8 @@ class Config:
     ca_file: str | None
     status_endpoint: str | None
     log_format: str
+    lease_timeout: float = 60.0
+    worker_name: str | None = None  # None: host:pid of the running daemon
     credentials: tuple[Credential, ...] = field(repr=False, default=())
     warnings: tuple[str, ...] = ()
 
@@ -118,6 +122,8 @@ def load(
         ca_file=_readable("ca_file", values["ca_file"]),
         status_endpoint=values["status_endpoint"],
         log_format=_choice("log_format", values["log_format"], ("text", "json")),
+        lease_timeout=_at_least("lease_timeout", values["lease_timeout"], 1),
+        worker_name=_worker_name(values["worker_name"]),
         credentials=tuple(creds),
         warnings=tuple(warnings),
     )
@@ -175,6 +181,12 @@ def _choice(key: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ConfigError(f"{key} must be one of {', '.join(choices)}, not {value!r}")
     return value
+
+
+def _worker_name(name: str | None) -> str | None:
+    if name is not None and not (0 < len(name) <= 100 and name.isprintable() and name.strip() == name):
+        raise ConfigError(f"worker_name {name[:100]!r} must be 1 to 100 printable characters")
+    return name
 
 
 def _readable(key: str, path: str | None) -> str | None:

@@ -10,7 +10,6 @@ reactor turn, so a thousand instant completions never recurse.
 from __future__ import annotations
 
 import random
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -22,20 +21,16 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ghcrawl.credentials import Credential
-from ghcrawl.errors import BadCredentials, FetchError, RateLimited, StoreError
+from ghcrawl.errors import BadCredentials, FetchError, LeaseLost, RateLimited, StoreError
 from ghcrawl.github import Final, GitHub, Moved, NotModified, Result, Validators
 from ghcrawl.metrics import Metrics, reason_class
 from ghcrawl.models import Contribution, Repo, User, items_of
 from ghcrawl.ratelimit import Budget, Pacer
 from ghcrawl.store import Page, Store, Task
+from ghcrawl.store.records import iso
 
 #: Most tasks claimed in one database round trip.
 CLAIM_BATCH = 50
-
-
-def iso(now: float) -> str:
-    """Timestamps as stored: UTC ISO 8601 with milliseconds (sorts as text)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
 
 
 class Crawler:
@@ -213,6 +208,13 @@ class Crawler:
         return creds[self._turn % len(creds)]
 
     async def _work(self, task: Task) -> None:
+        """Run a task; one whose lease another daemon took over is dropped without a write."""
+        try:
+            await self._pages(task)
+        except LeaseLost as e:
+            self._log.warn("{reason}", reason=str(e))
+
+    async def _pages(self, task: Task) -> None:
         """Fetch a task page by page until it is done, waits, fails or we stop."""
         following: Task | None = task
         while following is not None:

@@ -24,7 +24,7 @@ class Options(usage.Options):
     optFlags = [["once", None, "Exit 0 once no work is pending (batch runs, cron, tests)."]]
     optParameters = [
         ["config", "c", None, "TOML configuration file."],
-        ["db", None, None, "SQLite database path [default: ghcrawl.sqlite]."],
+        ["db", None, None, "SQLite path or postgresql://user@host/dbname URI [default: ghcrawl.sqlite]."],
         ["api-url", None, None, "GitHub API base URL [default: https://api.github.com]."],
         ["seeds-file", None, None, "File with one seed login per line."],
         ["max-depth", None, None, "Crawl users up to this many steps from a seed [default: 1]."],
@@ -40,6 +40,8 @@ class Options(usage.Options):
         ["progress-interval", None, None, "Seconds between progress lines [default: 10]."],
         ["status-endpoint", None, None, "Twisted endpoint for /metrics and /status, e.g. tcp:8099:interface=127.0.0.1."],
         ["log-format", None, None, "text or json [default: text]."],
+        ["lease-timeout", None, None, "Seconds before a silent daemon's tasks are claimable by others [default: 60]."],
+        ["worker-name", None, None, "This daemon's name in the database and status [default: host:pid]."],
     ]
 
     def __init__(self) -> None:
@@ -71,7 +73,8 @@ class Options(usage.Options):
             "once": True if self["once"] else None,
         }
         for key in ("token-file", "rate-limit-reserve", "secondary-limit-wait", "max-attempts", "refresh-after",
-                    "ca-file", "request-timeout", "progress-interval", "status-endpoint", "log-format"):
+                    "ca-file", "request-timeout", "progress-interval", "status-endpoint", "log-format",
+                    "lease-timeout", "worker-name"):
             flags[key.replace("-", "_")] = self[key]
         try:
             self.config = config_module.load(flags, os.environ, self["config"])

@@ -1,0 +1,92 @@
+"""Several daemons on one database: leases with owners, no stealing, the work shared."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.support import TOKEN, FakeHubProcess, expected, seed_args, snapshot, tempdir, truth, twistd
+from tests.test_e2e import wait_for
+
+USERS = 200
+
+
+class SharedDatabaseCase(SynchronousTestCase):
+    hub_args: tuple[str, ...] = ("--latency", "20")
+
+    def setUp(self) -> None:
+        self.dir = tempdir()
+        self.db = os.path.join(self.dir, "crawl.sqlite")
+        self.truth = truth(USERS)
+        self.hub = FakeHubProcess(self.dir, "--users", str(USERS), "--token", TOKEN, *self.hub_args)
+        self.addCleanup(self.hub.stop)
+
+    def daemon(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
+        proc = twistd(self.dir, "--api-url", self.hub.url, "--db", self.db, *seed_args(self.truth),
+                      "--worker-name", name, "--concurrency", "5", *extra)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        return proc
+
+    def log(self) -> str:
+        with open(os.path.join(self.dir, "crawl.log"), encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def rows(self, sql: str) -> list[tuple[object, ...]]:
+        conn = sqlite3.connect(self.db, timeout=10)
+        try:
+            return list(conn.execute(sql))
+        finally:
+            conn.close()
+
+    def count(self, sql: str) -> int:
+        """A count, or 0 while the schema is not there yet."""
+        try:
+            return int(self.rows(sql)[0][0])  # type: ignore[call-overload]
+        except sqlite3.Error:
+            return 0
+
+    def assertMatchesTruth(self, got: dict[str, list[tuple[object, ...]]]) -> None:
+        want = expected(self.truth)
+        for table in ("users", "repos", "contributors"):
+            self.assertEqual(len(got[table]), len(set(got[table])), f"{table} has duplicated rows")
+            missing = sorted(set(want[table]) - set(got[table]))[:5]
+            extra = sorted(set(got[table]) - set(want[table]))[:5]
+            self.assertEqual((missing, extra), ([], []), f"{table} differs from the ground truth")
+
+
+class TwoDaemonsOnSqliteTests(SharedDatabaseCase):
+    def test_two_daemons_share_the_work_without_stealing(self) -> None:
+        """Two --once daemons on one SQLite file: the truth, about the minimum of requests, no lease taken over."""
+        first = self.daemon("one", "--once")
+        wait_for(lambda: os.path.exists(self.db), 30, "database")
+        second = self.daemon("two", "--once")
+        self.assertEqual(first.wait(120), 0, self.log()[-3000:])
+        self.assertEqual(second.wait(120), 0, self.log()[-3000:])
+        self.assertMatchesTruth(snapshot(self.db))
+        stats = self.hub.stats()
+        self.assertLessEqual(stats["charged"], self.truth["min_requests"] + 4)
+        self.assertNotIn("was taken over", self.log())
+        owners = dict(self.rows("SELECT lease_owner, COUNT(*) FROM tasks GROUP BY lease_owner"))
+        self.assertGreater(owners.get("one", 0), 0, owners)
+        self.assertGreater(owners.get("two", 0), 0, owners)
+
+    def test_killed_daemons_work_is_finished_after_its_leases_expire(self) -> None:
+        """kill -9 one of two running daemons: the other finishes its tasks once their leases time out."""
+        victim = self.daemon("victim", "--lease-timeout", "3")
+        wait_for(lambda: os.path.exists(self.db), 30, "database")
+        survivor = self.daemon("survivor", "--once", "--lease-timeout", "3")
+        wait_for(lambda: self.count("SELECT COUNT(*) FROM tasks WHERE state = 'leased' AND lease_owner = 'victim'")
+                 > 0, 30, "leases")
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+        orphaned = self.rows("SELECT COUNT(*) FROM tasks WHERE state = 'leased' AND lease_owner = 'victim'")[0][0]
+        self.assertEqual(survivor.wait(120), 0, self.log()[-3000:])
+        self.assertMatchesTruth(snapshot(self.db))
+        self.assertEqual(self.rows("SELECT COUNT(*) FROM tasks WHERE state <> 'done'"), [(0,)])
+        self.assertGreater(orphaned, 0)
+        # Re-fetched at most: what the victim had in flight or was storing (2 x concurrency).
+        self.assertLessEqual(self.hub.stats()["charged"], self.truth["min_requests"] + 2 * 5 + 4)
