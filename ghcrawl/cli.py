@@ -20,6 +20,7 @@ from ghcrawl import export
 from ghcrawl.errors import GhcrawlError
 from ghcrawl.models import valid_login
 from ghcrawl.store import offline as store
+from ghcrawl.store import redact
 
 PROG = "ghcrawl"
 STATES = ("pending", "leased", "done", "failed")
@@ -44,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     retry = commands.add_parser("retry-failed", help="put failed tasks back to pending")
     retry.add_argument("--reason", help="only tasks whose failure reason contains this text")
     for sub in (status, exporter, add, retry):
-        sub.add_argument("--db", required=True, metavar="PATH", help="the crawl's SQLite database")
+        sub.add_argument("--db", required=True, metavar="DB",
+                         help="the crawl's SQLite file or postgresql://user@host/dbname URI")
     demo = commands.add_parser("demo", help="crawl an offline fake GitHub end to end, then show the status")
     demo.add_argument("--dir", default="ghcrawl-demo", metavar="DIR", help="where the demo's files go [default: ghcrawl-demo]")
     demo.add_argument("--users", type=int, default=300, help="size of the fake graph [default: 300]")
@@ -63,12 +65,19 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
     except GhcrawlError as e:
         err.write(f"{PROG}: error: {e}\n")
         return 2
-    except sqlite3.Error as e:
-        err.write(f"{PROG}: error: database {args.db}: {e}\n")
+    except database_errors() as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        err.write(f"{PROG}: error: database {redact(args.db)}: {first}\n")
         return 1
     except OSError as e:
         err.write(f"{PROG}: error: {e.filename or ''}: {e.strerror or e}\n")
         return 1
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """What a database driver raises: sqlite3's, and psycopg's when it is installed."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error, psycopg.Error) if psycopg is not None else (sqlite3.Error,)
 
 
 def _demo(args: argparse.Namespace, out: TextIO, now: float) -> int:
@@ -86,7 +95,7 @@ def _status(args: argparse.Namespace, out: TextIO, now: float) -> int:
             report = _report(conn, now)
     finally:
         conn.close()
-    report["database"] = args.db
+    report["database"] = redact(args.db)
     if args.json:
         out.write(json.dumps(report, indent=2) + "\n")
     else:

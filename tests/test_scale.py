@@ -6,9 +6,12 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from ghcrawl.store import offline
+from tests import pg
 from tests.support import TOKEN, FakeHubProcess, expected, seed_args, snapshot, tempdir, truth, twistd
 from tests.test_e2e import wait_for
 
@@ -90,3 +93,61 @@ class TwoDaemonsOnSqliteTests(SharedDatabaseCase):
         self.assertGreater(orphaned, 0)
         # Re-fetched at most: what the victim had in flight or was storing (2 x concurrency).
         self.assertLessEqual(self.hub.stats()["charged"], self.truth["min_requests"] + 2 * 5 + 4)
+
+
+class ThreeDaemonsOnPostgresTests(SharedDatabaseCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.server = pg.server()
+        self.db = self.server.database()
+
+    def rows(self, sql: str) -> list[tuple[object, ...]]:
+        conn = offline.open_offline(self.db)
+        try:
+            return conn.execute(sql).fetchall()  # type: ignore[no-any-return]
+        finally:
+            conn.close()
+
+    def count(self, sql: str) -> int:
+        try:
+            return int(self.rows(sql)[0][0])  # type: ignore[call-overload]
+        except Exception:
+            return 0
+
+    def test_kill9_and_a_server_restart_lose_nothing(self) -> None:
+        """Three daemons on PostgreSQL, one kill -9'd and the server restarted: the truth, nothing failed or doubled."""
+        procs = [self.daemon(f"d{i}", "--once", "--lease-timeout", "3") for i in range(3)]
+        wait_for(lambda: self.count("SELECT COUNT(*) FROM contributors") > 100, 60, "rows")
+        procs[0].send_signal(signal.SIGKILL)
+        procs[0].wait(10)
+        wait_for(lambda: self.count("SELECT COUNT(*) FROM contributors") > 300, 60, "more rows")
+        self.server.restart()
+        for proc in procs[1:]:
+            self.assertEqual(proc.wait(180), 0, self.log()[-3000:])
+        self.assertMatchesTruth(snapshot(self.db))
+        self.assertEqual(self.rows("SELECT state, COUNT(*) FROM tasks GROUP BY state"),
+                         [("done", len(self.rows("SELECT id FROM tasks")))])
+        self.assertEqual(self.count("SELECT COUNT(*) FROM (SELECT kind, key FROM tasks GROUP BY kind, key "
+                                    "HAVING COUNT(*) > 1) AS twice"), 0)
+        self.assertLessEqual(self.hub.stats()["charged"], 1.05 * self.truth["min_requests"])
+        self.assertNotIn("was taken over", self.log())
+
+
+class PostgresInputTests(SynchronousTestCase):
+    def run_without_psycopg(self, code: str) -> subprocess.CompletedProcess[str]:
+        hide = "import sys; sys.modules['psycopg'] = None; "
+        return subprocess.run([sys.executable, "-c", hide + code], capture_output=True, text=True, timeout=60)
+
+    def test_missing_driver_is_one_line_exit_2(self) -> None:
+        """Without psycopg, a PostgreSQL URI is refused with the one line naming the extra to install."""
+        done = self.run_without_psycopg(
+            "from ghcrawl.cli import main; sys.exit(main(['status', '--db', 'postgresql://crawler@db.example/ghcrawl']))")
+        self.assertEqual((done.returncode, done.stderr),
+                         (2, "ghcrawl: error: PostgreSQL needs psycopg: pip install 'ghcrawl[postgres]'\n"))
+
+    def test_password_never_shown(self) -> None:
+        """The status line names the database without a password, even for a URI that held one."""
+        from ghcrawl.store import redact
+
+        self.assertEqual(redact("postgresql://crawler:s3cret@db.example:5432/ghcrawl"),
+                         "postgresql://crawler@db.example:5432/ghcrawl")

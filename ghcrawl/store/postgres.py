@@ -8,6 +8,7 @@ on loss) and keeps the password out of argv and logs: libpq's ``PGPASSWORD``,
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -18,6 +19,7 @@ from ghcrawl.store.dialect import POSTGRES, Pool, tables, version
 from ghcrawl.store.migrations import SCHEMA_VERSION
 
 SCHEMES = ("postgresql://", "postgres://")
+_cursor_names = itertools.count(1)
 MISSING_DRIVER = "PostgreSQL needs psycopg: pip install 'ghcrawl[postgres]'"
 CONNECT_TIMEOUT = 10
 
@@ -124,7 +126,7 @@ class PortableCursor:
         in_transaction = self._conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
         if in_transaction and sql.lstrip().upper().startswith("SELECT"):
             # A server-side cursor streams a large result instead of loading it whole.
-            self._cur = self._conn.cursor(name=f"ghcrawl_{id(self)}_{os.getpid()}")
+            self._cur = self._conn.cursor(name=f"ghcrawl_{next(_cursor_names)}")
             self._cur.itersize = 2000
         else:
             self._cur = self._conn.cursor()
