@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("logins", nargs="+", metavar="LOGIN")
     retry = commands.add_parser("retry-failed", help="put failed tasks back to pending")
     retry.add_argument("--reason", help="only tasks whose failure reason contains this text")
+    copier = commands.add_parser("copy", help="copy a whole crawl into a new database (SQLite <-> PostgreSQL)")
+    copier.add_argument("src", metavar="SRC", help="the crawl's SQLite file or PostgreSQL URI")
+    copier.add_argument("dst", metavar="DST", help="a new or empty SQLite file or PostgreSQL database")
     for sub in (status, exporter, add, retry):
         sub.add_argument("--db", required=True, metavar="DB",
                          help="the crawl's SQLite file or postgresql://user@host/dbname URI")
@@ -67,7 +70,8 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
         return 2
     except database_errors() as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        err.write(f"{PROG}: error: database {redact(args.db)}: {first}\n")
+        db = getattr(args, "db", None) or f"{args.src} -> {args.dst}"
+        err.write(f"{PROG}: error: database {redact(db)}: {first}\n")
         return 1
     except OSError as e:
         err.write(f"{PROG}: error: {e.filename or ''}: {e.strerror or e}\n")
@@ -215,7 +219,22 @@ def _retry_failed(args: argparse.Namespace, out: TextIO, now: float) -> int:
     return 0
 
 
-_COMMANDS = {"status": _status, "export": _export, "seed": _seed, "retry-failed": _retry_failed, "demo": _demo}
+def _copy(args: argparse.Namespace, out: TextIO, now: float) -> int:
+    from ghcrawl.store import transfer
+
+    if args.src == args.dst:
+        raise CommandError("SRC and DST are the same database")
+    def progress(table: str, rows: int) -> None:
+        out.write(f"copied {rows} rows of {table}\n")
+
+    copied = transfer.copy(args.src, args.dst, progress)
+    out.write(f"{redact(args.src)} copied to {redact(args.dst)} ({sum(copied.values())} rows); "
+              "a daemon can continue the crawl there\n")
+    return 0
+
+
+_COMMANDS = {"copy": _copy, "status": _status, "export": _export, "seed": _seed, "retry-failed": _retry_failed,
+             "demo": _demo}
 
 if __name__ == "__main__":
     sys.exit(main())

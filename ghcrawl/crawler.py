@@ -55,6 +55,7 @@ class Crawler:
         on_fatal: Callable[[str], None] = lambda reason: None,
         on_limited: Callable[[], None] = lambda: None,
         on_first_claim: Callable[[], None] = lambda: None,
+        on_pump: Callable[[], None] = lambda: None,
         metrics: Metrics | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -64,6 +65,7 @@ class Crawler:
         self._poll_interval, self._once = poll_interval, once
         self._on_finished, self._on_fatal, self._on_limited = on_finished, on_fatal, on_limited
         self._on_first_claim: Callable[[], None] | None = on_first_claim
+        self._on_pump = on_pump
         self._metrics = metrics or Metrics()
         self._rng = rng or random.Random()
         # Tasks running at once: the requests in flight plus as many pages being stored.
@@ -129,6 +131,7 @@ class Crawler:
         self._wake_call = None
         if not self._running:
             return
+        self._on_pump()  # shared budgets top up their reservations
         now = self._clock.seconds()
         allowed, ask_again = self._pacer.allowance(now)
         allowed = min(allowed, self._slots.tokens)

@@ -26,6 +26,7 @@ from ghcrawl.crawler import Crawler
 from ghcrawl.credentials import Credential
 from ghcrawl.errors import BadCredentials, FetchError, GhcrawlError, RateLimited
 from ghcrawl.github import Fetched, GitHub, Result, tls_policy
+from ghcrawl.ledger import Ledger
 from ghcrawl.metrics import Metrics
 from ghcrawl.monitor import Monitor
 from ghcrawl.notify import SystemdNotifier
@@ -124,12 +125,16 @@ class CrawlService(Service):
             "{refreshed} tasks due for refresh", db=redact(config.db), added=added, recovered=recovered,
             reachable=reachable, refreshed=refreshed, worker=store.worker,
         )
+        ledger = Ledger(store, self.pacer, clock, chunk=2 * config.concurrency, keep=config.rate_limit_reserve,
+                        wake=lambda: self.crawler.poke() if self.crawler is not None else None)
+        if store.dialect.name == "postgres":
+            ledger.share()
         self.crawler = Crawler(
             store, github, self.pacer, clock, credentials,
             max_attempts=config.max_attempts, retry_base=config.retry_base, retry_max=config.retry_max,
             poll_interval=config.poll_interval, once=config.once,
             on_finished=self._stop_reactor, on_fatal=self.fatal, on_limited=self._save_budgets_soon,
-            on_first_claim=self._ready, metrics=self.metrics,
+            on_first_claim=self._ready, on_pump=ledger.top_up, metrics=self.metrics,
         )
         self.monitor = Monitor(clock, store, self.crawler, self.pacer, self.metrics, self.notifier,
                                config.progress_interval, self._save_budgets)

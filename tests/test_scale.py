@@ -95,7 +95,7 @@ class TwoDaemonsOnSqliteTests(SharedDatabaseCase):
         self.assertLessEqual(self.hub.stats()["charged"], self.truth["min_requests"] + 2 * 5 + 4)
 
 
-class ThreeDaemonsOnPostgresTests(SharedDatabaseCase):
+class PostgresCase(SharedDatabaseCase):
     def setUp(self) -> None:
         super().setUp()
         self.server = pg.server()
@@ -114,6 +114,9 @@ class ThreeDaemonsOnPostgresTests(SharedDatabaseCase):
         except Exception:
             return 0
 
+
+
+class ThreeDaemonsOnPostgresTests(PostgresCase):
     def test_kill9_and_a_server_restart_lose_nothing(self) -> None:
         """Three daemons on PostgreSQL, one kill -9'd and the server restarted: the truth, nothing failed or doubled."""
         procs = [self.daemon(f"d{i}", "--once", "--lease-timeout", "3") for i in range(3)]
@@ -131,6 +134,24 @@ class ThreeDaemonsOnPostgresTests(SharedDatabaseCase):
                                     "HAVING COUNT(*) > 1) AS twice"), 0)
         self.assertLessEqual(self.hub.stats()["charged"], 1.05 * self.truth["min_requests"])
         self.assertNotIn("was taken over", self.log())
+
+
+class SharedBudgetTests(PostgresCase):
+    hub_args = ("--latency", "20", "--rate-limit", "300", "--rate-window", "5", "--secondary-every", "300",
+                "--secondary-wait", "1")
+
+    def test_three_daemons_on_one_token_never_exceed_its_budget(self) -> None:
+        """Three daemons sharing one token and a tight budget: the truth, 0 violations of either limit."""
+        procs = [self.daemon(f"d{i}", "--once", "--secondary-limit-wait", "1") for i in range(3)]
+        for proc in procs:
+            self.assertEqual(proc.wait(240), 0, self.log()[-3000:])
+        self.assertMatchesTruth(snapshot(self.db))
+        stats = self.hub.stats()
+        self.assertEqual((stats["violations"], stats["secondary_violations"]), (0, 0), stats)
+        self.assertGreater(stats["secondary_limited"], 0)
+        self.assertGreaterEqual(len(stats["closed_windows"]), 3)
+        owners = dict(self.rows("SELECT lease_owner, COUNT(*) FROM tasks GROUP BY lease_owner"))
+        self.assertEqual(sorted(owners), ["d0", "d1", "d2"], owners)
 
 
 class PostgresInputTests(SynchronousTestCase):
@@ -151,3 +172,48 @@ class PostgresInputTests(SynchronousTestCase):
 
         self.assertEqual(redact("postgresql://crawler:s3cret@db.example:5432/ghcrawl"),
                          "postgresql://crawler@db.example:5432/ghcrawl")
+
+
+class CopyTests(PostgresCase):
+    hub_args = ()
+
+    def ghcrawl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ghcrawl.cli", *args], capture_output=True, text=True,
+                              timeout=120)
+
+    def table_rows(self, db: str) -> dict[str, list[tuple[object, ...]]]:
+        conn = offline.open_offline(db)
+        try:
+            return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+                    for t in ("users", "repos", "contributors", "tasks", "http_cache", "rate_limits")}
+        finally:
+            conn.close()
+
+    def test_round_trip_is_identical_and_the_copy_continues_with_304s(self) -> None:
+        """SQLite -> PostgreSQL -> SQLite is row for row identical; a refresh on the copy is all 304."""
+        sqlite_db = os.path.join(self.dir, "crawl.sqlite")
+        crawl = twistd(self.dir, "--api-url", self.hub.url, "--db", sqlite_db, *seed_args(self.truth), "--once")
+        self.assertEqual(crawl.wait(120), 0, self.log()[-3000:])
+        copied = self.ghcrawl("copy", sqlite_db, self.db)
+        self.assertEqual(copied.returncode, 0, copied.stderr)
+        back = os.path.join(self.dir, "back.sqlite")
+        self.assertEqual(self.ghcrawl("copy", self.db, back).returncode, 0)
+        original = self.table_rows(sqlite_db)
+        self.assertEqual(self.table_rows(back), original)
+        self.assertEqual(self.table_rows(self.db), original)
+        refused = self.ghcrawl("copy", sqlite_db, self.db)
+        self.assertEqual(refused.returncode, 2)
+        self.assertEqual(len(refused.stderr.splitlines()), 1, refused.stderr)
+        self.assertIn("is not empty", refused.stderr)
+        before = self.hub.stats()
+        refresh = twistd(self.dir, "--api-url", self.hub.url, "--db", self.db, "--once", "--refresh-after", "0")
+        self.assertEqual(refresh.wait(120), 0, self.log()[-3000:])
+        after = self.hub.stats()
+        sent = after["requests"] - before["requests"] - (after["by_endpoint"]["rate_limit"]
+                                                         - before["by_endpoint"]["rate_limit"])
+        self.assertGreater(sent, 100)
+        # Every page that had validators answers 304; only final answers (404, 451...) come again.
+        probes = after["by_endpoint"]["rate_limit"] - before["by_endpoint"]["rate_limit"]  # the token check
+        self.assertEqual(after["by_status"]["200"] - before["by_status"]["200"], probes, after)
+        self.assertGreaterEqual(after["not_modified"] - before["not_modified"], sent - 10, after)
+        self.assertMatchesTruth(snapshot(self.db))

@@ -144,6 +144,10 @@ class PortableCursor:
         return (_plain(r) for r in self._cur)
 
     @property
+    def description(self) -> Any:
+        return self._cur.description
+
+    @property
     def rowcount(self) -> int:
         return int(self._cur.rowcount)
 

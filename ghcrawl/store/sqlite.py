@@ -23,7 +23,7 @@ from twisted.logger import Logger
 
 from ghcrawl.errors import StoreError
 from ghcrawl.models import Contribution, Repo, User
-from ghcrawl.store import leases
+from ghcrawl.store import budgets, leases
 from ghcrawl.store.dialect import SQLITE, Pool, migrate, transient
 from ghcrawl.store.leases import hold
 from ghcrawl.store.migrations import SCHEMA_VERSION
@@ -232,6 +232,13 @@ class Store:
     async def load_budgets(self) -> dict[str, tuple[int | None, float, float]]:
         """Budget state a previous run left: remaining, reset and limited-until per budget."""
         return dict(await self._run(_load_budgets))
+
+    async def reserve(self, budget_id: str, want: int, now: float, seen: tuple[int | None, float],
+                      outstanding: int, keep: int, probe_for: float) -> budgets.Grant:
+        """Reserve up to ``want`` requests of an account's budget shared with other daemons."""
+        grant: budgets.Grant = await self._run(budgets.reserve, budget_id, want, now, seen, outstanding, keep,
+                                               probe_for)
+        return grant
 
     async def save_budgets(self, rows: list[tuple[str, int | None, float, float]], now: float) -> None:
         """Persist budget state so a restart loop cannot burst into a limit."""
@@ -530,14 +537,13 @@ def _load_budgets(txn: Transaction) -> dict[str, tuple[int | None, float, float]
 
 
 def _save_budgets(txn: Transaction, rows: list[tuple[str, int | None, float, float]], now: float) -> None:
+    # The remaining budget belongs to the ledger once a row exists; a daemon only
+    # adds the secondary-limit pause it met, for every daemon to honour.
     _begin(txn)
     txn.executemany(
         "INSERT INTO rate_limits (token_id, remaining, reset_at, limited_until, updated_at) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (token_id) DO UPDATE SET remaining = excluded.remaining, "
-        "reset_at = excluded.reset_at, limited_until = excluded.limited_until, updated_at = excluded.updated_at",
-        [(*row, now) for row in rows],
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (token_id) DO UPDATE SET limited_until = CASE WHEN "
+        "excluded.limited_until > rate_limits.limited_until THEN excluded.limited_until "
+        "ELSE rate_limits.limited_until END, updated_at = excluded.updated_at",
+        [(*row, now) for row in sorted(rows)],
     )
-
-
-# --- Offline reads and edits for the ghcrawl command (plain sqlite3, no reactor) ---
-#

@@ -18,3 +18,8 @@ CREATE TABLE workers (
     heartbeat_at         DOUBLE PRECISION NOT NULL,
     requests_last_minute INTEGER NOT NULL DEFAULT 0
 );
+
+-- The budget ledger: daemons sharing a token reserve requests from its row, so
+-- together they never send more than the account's budget; one probe at a time
+-- learns a new window.
+ALTER TABLE rate_limits ADD COLUMN probe_until DOUBLE PRECISION NOT NULL DEFAULT 0;
