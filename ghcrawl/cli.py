@@ -128,6 +128,7 @@ def _report(conn: sqlite3.Connection, now: float) -> dict[str, Any]:
             for token, remaining, reset, limited, at in store.rate_limit_state(conn)
         ],
         "last_activity": {"at": _iso(last), "ago": _secs(now - last) if last else None},
+        "daemons": [w.as_json(now) for w in store.daemons(conn)],
     }
 
 
@@ -173,6 +174,10 @@ def _format(report: dict[str, Any]) -> str:
         limited = _when(r["limited_until"], r["limited_for"]) if r["limited_for"] else "no"
         lines.append(f"  {r['token_id']:<14} remaining {remaining:<6} reset "
                      f"{_when(r['reset_at'], r['reset_in'])}  limited until {limited}")
+    lines += ["", "daemons" if report["daemons"] else "daemons        none running"]
+    for d in report["daemons"]:
+        lines.append(f"  {d['name']:<22} {d['state']:<5}  host {d['host']}  heartbeat {d['heartbeat_ago']:.0f}s ago  "
+                     f"{d['leases']} tasks leased  {d['requests_last_minute']} requests in the last minute")
     last = report["last_activity"]
     lines += ["", f"last activity  {_when(last['at'], -last['ago']) if last['at'] else 'never'}"]
     return "\n".join(lines) + "\n"

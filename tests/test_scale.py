@@ -94,6 +94,24 @@ class TwoDaemonsOnSqliteTests(SharedDatabaseCase):
         # Re-fetched at most: what the victim had in flight or was storing (2 x concurrency).
         self.assertLessEqual(self.hub.stats()["charged"], self.truth["min_requests"] + 2 * 5 + 4)
 
+    def test_status_shows_each_daemon(self) -> None:
+        """`ghcrawl status` lists a running daemon with its heartbeat and leases, and drops it after a clean stop."""
+        import json
+
+        proc = self.daemon("crawler-7", "--lease-timeout", "3")
+
+        def listed() -> list[dict[str, object]]:
+            done = subprocess.run([sys.executable, "-m", "ghcrawl.cli", "status", "--json", "--db", self.db],
+                                  capture_output=True, text=True, timeout=30)
+            return json.loads(done.stdout)["daemons"] if done.returncode == 0 else []  # type: ignore[no-any-return]
+
+        wait_for(lambda: any(d["leases"] for d in listed()), 60, "a daemon holding leases")
+        [daemon] = listed()
+        self.assertEqual((daemon["name"], daemon["state"], daemon["pid"]), ("crawler-7", "alive", proc.pid))
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(30), 0)
+        self.assertEqual(listed(), [])
+
 
 class PostgresCase(SharedDatabaseCase):
     def setUp(self) -> None:
@@ -217,3 +235,45 @@ class CopyTests(PostgresCase):
         self.assertEqual(after["by_status"]["200"] - before["by_status"]["200"], probes, after)
         self.assertGreaterEqual(after["not_modified"] - before["not_modified"], sent - 10, after)
         self.assertMatchesTruth(snapshot(self.db))
+
+
+class TemplateUnitTests(SynchronousTestCase):
+    UNITS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "etc")
+    DIFFERENT = ("Description=", "After=", "ExecStart=", "StateDirectory=", "WorkingDirectory=")
+
+    def read(self, name: str) -> list[str]:
+        with open(os.path.join(self.UNITS, name), encoding="utf-8") as f:
+            return [line for line in f.read().splitlines() if line and not line.startswith(("#", " "))]
+
+    def test_same_hardening_as_the_single_unit(self) -> None:
+        """Every setting of ghcrawl.service is in the template, except naming, ordering and folders."""
+        template = set(self.read("ghcrawl@.service"))
+        missing = [line for line in self.read("ghcrawl.service")
+                   if not line.startswith(self.DIFFERENT) and line not in template]
+        self.assertEqual(missing, [])
+        self.assertIn("LoadCredential=pg-password:/etc/ghcrawl/pg-password", template)
+
+    def test_systemd_accepts_an_instance(self) -> None:
+        """systemd-analyze verifies an instance without a warning and rates its exposure at most 2.0."""
+        import re
+        import shutil
+
+        from twisted.trial.unittest import SkipTest
+
+        if shutil.which("systemd-analyze") is None:
+            raise SkipTest("systemd-analyze is not installed")
+        folder = tempdir()
+        twistd_path = os.path.join(os.path.dirname(sys.executable), "twistd")
+        with open(os.path.join(self.UNITS, "ghcrawl@.service"), encoding="utf-8") as f:
+            text = f.read().replace("/opt/ghcrawl/venv/bin/twistd", twistd_path)
+        unit = os.path.join(folder, "ghcrawl@1.service")
+        with open(unit, "w", encoding="utf-8") as f:
+            f.write(text)
+        verify = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True, timeout=60)
+        self.assertEqual((verify.returncode, verify.stderr), (0, ""))
+        security = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", unit],
+                                  capture_output=True, text=True, timeout=60)
+        match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", security.stdout)
+        self.assertIsNotNone(match, security.stdout + security.stderr)
+        assert match is not None
+        self.assertLessEqual(float(match.group(1)), 2.0)

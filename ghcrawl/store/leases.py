@@ -29,6 +29,17 @@ class Worker:
     heartbeat_at: float
     requests_last_minute: int
     leases: int
+    lease_timeout: float
+
+    def gone(self, now: float) -> bool:
+        """Silent past its lease timeout: dead, stuck or cut off; its leases are anyone's."""
+        return now - self.heartbeat_at > self.lease_timeout
+
+    def as_json(self, now: float) -> dict[str, Any]:
+        return {"name": self.name, "host": self.host, "pid": self.pid, "started_at": self.started_at,
+                "heartbeat_at": self.heartbeat_at, "heartbeat_ago": round(now - self.heartbeat_at, 1),
+                "leases": self.leases, "requests_last_minute": self.requests_last_minute,
+                "state": "gone" if self.gone(now) else "alive"}
 
 
 def begin(txn: Transaction) -> None:
@@ -97,7 +108,8 @@ def recover(txn: Transaction, owners: list[str], now: float) -> int:
     return count
 
 
-def register(txn: Transaction, name: str, host: str, pid: int, now: float, forget_before: float) -> None:
+def register(txn: Transaction, name: str, host: str, pid: int, now: float, forget_before: float,
+             lease_timeout: float) -> None:
     """Announce a starting daemon; forget long-silent ones that hold nothing."""
     begin(txn)
     txn.execute(
@@ -106,10 +118,11 @@ def register(txn: Transaction, name: str, host: str, pid: int, now: float, forge
         (forget_before,),
     )
     txn.execute(
-        "INSERT INTO workers (name, host, pid, started_at, heartbeat_at, requests_last_minute) "
-        "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
-        "started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, requests_last_minute = 0",
-        (name, host, pid, now, now),
+        "INSERT INTO workers (name, host, pid, started_at, heartbeat_at, requests_last_minute, lease_timeout) "
+        "VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
+        "started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, requests_last_minute = 0, "
+        "lease_timeout = excluded.lease_timeout",
+        (name, host, pid, now, now, lease_timeout),
     )
 
 
@@ -133,10 +146,11 @@ def unregister(txn: Transaction, name: str) -> None:
 def workers(txn: Any) -> list[Worker]:
     txn.execute(
         "SELECT name, host, pid, started_at, heartbeat_at, requests_last_minute, "
-        "(SELECT COUNT(*) FROM tasks WHERE state = 'leased' AND lease_owner = workers.name) "
+        "(SELECT COUNT(*) FROM tasks WHERE state = 'leased' AND lease_owner = workers.name), lease_timeout "
         "FROM workers ORDER BY name"
     )
-    return [Worker(n, h, int(p), float(s), float(b), int(r), int(c)) for n, h, p, s, b, r, c in txn.fetchall()]
+    return [Worker(n, h, int(p), float(s), float(b), int(r), int(c), float(t))
+            for n, h, p, s, b, r, c, t in txn.fetchall()]
 
 
 def next_due(txn: Transaction, owner: str) -> float | None:

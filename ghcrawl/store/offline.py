@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from ghcrawl.errors import StoreError
 from ghcrawl.store import postgres
+from ghcrawl.store.leases import Worker, workers
 from ghcrawl.store.migrations import SCHEMA_VERSION
 from ghcrawl.store.records import CONTRIBUTOR_EXPORT_COLUMNS, REPO_EXPORT_COLUMNS, USER_EXPORT_COLUMNS
 from ghcrawl.store.sqlite import BUSY_TIMEOUT_MS, _add_user_task, _version
@@ -123,6 +124,11 @@ def rate_limit_state(conn: Connection) -> list[tuple[str, int | None, float, flo
         "SELECT token_id, remaining, reset_at, limited_until, updated_at FROM rate_limits ORDER BY token_id"
     )
     return [(t, r, float(reset or 0), float(lim or 0), float(at or 0)) for t, r, reset, lim, at in rows]
+
+
+def daemons(conn: Connection) -> list[Worker]:
+    """Every daemon sharing the database, with its last heartbeat and the leases it holds."""
+    return workers(conn.cursor())
 
 
 def last_activity(conn: Connection) -> float | None:

@@ -144,7 +144,7 @@ class Store:
 
     async def register(self, host: str, pid: int, now: float) -> None:
         """Announce this daemon in the workers table (for status and dead-daemon detection)."""
-        await self._run(leases.register, self.worker, host, pid, now, now - 86400.0)
+        await self._run(leases.register, self.worker, host, pid, now, now - 86400.0, self.lease_timeout)
 
     async def unregister(self) -> None:
         """Leave the workers table on a clean stop."""

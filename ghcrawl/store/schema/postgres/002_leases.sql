@@ -16,7 +16,8 @@ CREATE TABLE workers (
     pid                  BIGINT NOT NULL,
     started_at           DOUBLE PRECISION NOT NULL,
     heartbeat_at         DOUBLE PRECISION NOT NULL,
-    requests_last_minute INTEGER NOT NULL DEFAULT 0
+    requests_last_minute INTEGER NOT NULL DEFAULT 0,
+    lease_timeout        DOUBLE PRECISION NOT NULL DEFAULT 60  -- silent longer than this: gone
 );
 
 -- The budget ledger: daemons sharing a token reserve requests from its row, so

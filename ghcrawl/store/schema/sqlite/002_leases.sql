@@ -16,7 +16,8 @@ CREATE TABLE workers (
     pid                  INTEGER NOT NULL,
     started_at           REAL NOT NULL,
     heartbeat_at         REAL NOT NULL,
-    requests_last_minute INTEGER NOT NULL DEFAULT 0
+    requests_last_minute INTEGER NOT NULL DEFAULT 0,
+    lease_timeout        REAL NOT NULL DEFAULT 60  -- silent longer than this: gone
 );
 
 -- The budget ledger: daemons sharing a token reserve requests from its row, so
