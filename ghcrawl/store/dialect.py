@@ -23,6 +23,9 @@ from ghcrawl.store.migrations import SCHEMA_FILES, SCHEMA_VERSION, ddl, statemen
 from ghcrawl.store.records import iso
 
 _LOCKS = re.compile(r" FOR UPDATE( SKIP LOCKED)?")
+# SQLite's null-safe comparisons with a parameter, in PostgreSQL's words.
+_IS_NOT = re.compile(r"\bIS NOT \?")
+_IS = re.compile(r"\bIS \?")
 #: Any constant works; it only has to be the same for every ghcrawl daemon.
 MIGRATION_LOCK = 0x67686377
 
@@ -49,7 +52,10 @@ def _translate(name: str, sql: str, has_params: bool) -> str:
         return "BEGIN"
     if sql == "BEGIN DEFERRED":
         return "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-    return sql.replace("%", "%%").replace("?", "%s") if has_params else sql
+    if not has_params:
+        return sql
+    sql = _IS.sub("IS NOT DISTINCT FROM ?", _IS_NOT.sub("IS DISTINCT FROM ?", sql))
+    return sql.replace("%", "%%").replace("?", "%s")
 
 
 class PortableTransaction(Transaction):
