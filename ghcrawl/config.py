@@ -44,10 +44,11 @@ DEFAULTS: dict[str, Any] = {
     "log_format": "text",
     "lease_timeout": 60.0,
     "worker_name": None,
+    "outage_probe_max": 60.0,
 }
 _INTS = {"max_depth", "concurrency", "max_attempts", "rate_limit_reserve"}
 _FLOATS = {"grace", "progress_interval", "request_timeout", "retry_base", "retry_max",
-           "poll_interval", "secondary_limit_wait", "refresh_after", "lease_timeout"}
+           "poll_interval", "secondary_limit_wait", "refresh_after", "outage_probe_max", "lease_timeout"}
 _PATHS = {"db", "seeds_file", "token_file", "ca_file"}
 _STRINGS = {"api_url", "status_endpoint", "log_format", "worker_name"} | _PATHS
 
@@ -75,6 +76,7 @@ class Config:
     ca_file: str | None
     status_endpoint: str | None
     log_format: str
+    outage_probe_max: float = 60.0
     lease_timeout: float = 60.0
     worker_name: str | None = None  # None: host:pid of the running daemon
     credentials: tuple[Credential, ...] = field(repr=False, default=())
@@ -122,6 +124,7 @@ def load(
         ca_file=_readable("ca_file", values["ca_file"]),
         status_endpoint=values["status_endpoint"],
         log_format=_choice("log_format", values["log_format"], ("text", "json")),
+        outage_probe_max=_at_least("outage_probe_max", values["outage_probe_max"], 1),
         lease_timeout=_at_least("lease_timeout", values["lease_timeout"], 1),
         worker_name=_worker_name(values["worker_name"]),
         credentials=tuple(creds),

@@ -40,7 +40,7 @@ class Monitor:
         by_depth = await self._store.by_depth()
         now = self._reactor.seconds()
         status = self._progress.status(now, counts, by_depth, self._crawler.requests,
-                                       self._crawler.in_flight, self._pacer)
+                                       self._crawler.in_flight, self._pacer, self._crawler.outage.describe(now))
         status["worker"] = self._store.worker
         status["daemons"] = [w.as_json(now) for w in await self._store.workers()]
         return status

@@ -142,6 +142,45 @@ class StoreContract:
         self.assertEqual(self.query("SELECT COUNT(*) FROM schema_version"), [(2,)])
         check_database(self.db)
 
+    async def test_empty_repository_is_reasked_only_after_a_push(self) -> None:
+        """A 204 (empty) repository is skipped by refresh until its listing shows a new pushed_at or size."""
+        store = await self.seeded()
+
+        def listed(pushed: str, size: int) -> Repo:
+            return Repo.from_api({"id": 10, "owner": {"id": 1}, "full_name": "octocat/empty", "name": "empty",
+                                  "fork": False, "size": size, "pushed_at": pushed, "archived": False})
+
+        async def take(kind: str, now: float) -> list[Task]:
+            tasks = await store.claim(50, now)
+            await store.release([t.id for t in tasks if t.kind != kind])
+            return [t for t in tasks if t.kind == kind]
+
+        def contributors_state() -> str:
+            return str(self.query("SELECT state FROM tasks WHERE kind = 'contributors' AND key = '10'")[0][0])
+
+        full = Repo.from_api({"id": 11, "owner": {"id": 1}, "full_name": "octocat/full", "name": "full",
+                              "fork": False, "size": 5, "pushed_at": "2020-01-01T00:00:00Z", "archived": False})
+        [user_task] = await take("user", 1.0)
+        await store.commit_user(user_task, User.from_api({"login": "octocat", "id": 1, "type": "User"}),
+                                page(user_task.url, 1.0))
+        [repos_task] = await take("repos", 2.0)
+        await store.commit_repos(repos_task, [listed("2020-01-01T00:00:00Z", 0), full], page(repos_task.url, 2.0))
+        empty_task, full_task = sorted(await take("contributors", 3.0), key=lambda t: t.key)
+        await store.finish(empty_task, "empty", 3.0)
+        await store.commit_contributors(full_task, [], page(full_task.url, 3.0))
+
+        # The user, the listing and the non-empty repository's contributors; not the 204.
+        self.assertEqual(await store.requeue_stale(100.0, 100.0), 3)
+        self.assertEqual(contributors_state(), "done")
+        [repos_task] = await take("repos", 101.0)
+        await store.commit_repos(repos_task, [listed("2020-01-01T00:00:00Z", 0), full], page(repos_task.url, 101.0))
+        self.assertEqual(contributors_state(), "done")
+
+        await store.requeue_stale(200.0, 200.0)
+        [repos_task] = await take("repos", 201.0)
+        await store.commit_repos(repos_task, [listed("2026-01-01T00:00:00Z", 12), full], page(repos_task.url, 201.0))
+        self.assertEqual(contributors_state(), "pending")
+
     def test_task_carries_its_claim(self) -> None:
         """A task names its lease holder and claim number, which every write checks."""
         task = Task(1, "user", "a", "/users/a", "/users/a", 0, 0, {}, "one", 3)

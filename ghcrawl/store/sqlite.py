@@ -229,6 +229,10 @@ class Store:
         """When work may next be claimable (a pending task, or another daemon's lease running out)."""
         return await self._run(leases.next_due, self.worker)  # type: ignore[no-any-return]
 
+    async def failures(self) -> tuple[int, str | None]:
+        """How many tasks are failed, and their commonest reason (how a ``--once`` run ends)."""
+        return await self._run(_failures)  # type: ignore[no-any-return]
+
     async def load_budgets(self) -> dict[str, tuple[int | None, float, float]]:
         """Budget state a previous run left: remaining, reset and limited-until per budget."""
         return dict(await self._run(_load_budgets))
@@ -285,9 +289,12 @@ def _enqueue_reachable(txn: Transaction, max_depth: int) -> int:
 
 def _requeue_stale(txn: Transaction, before: float, now: float) -> int:
     _begin(txn)
+    # An empty repository (204, no validator) is re-asked only when its listing shows a push:
+    # see _reask_pushed_empty.
     txn.execute(
         "UPDATE tasks SET state = 'pending', url = first_url, attempts = 0, next_attempt_at = 0, "
-        "outcome = NULL, updated_at = ? WHERE state = 'done' AND updated_at < ?",
+        "outcome = NULL, updated_at = ? WHERE state = 'done' AND updated_at < ? "
+        "AND NOT (kind = 'contributors' AND COALESCE(outcome, '') = 'empty')",
         (now, before),
     )
     return int(txn.rowcount)
@@ -358,6 +365,7 @@ def _commit_repos(txn: Transaction, task: Task, repos: list[Repo], page: Page) -
     owner_id = int(task.key)
     depth = _owner_depth(txn, owner_id)
     mine = [r for r in repos if r.owner_id == owner_id]
+    _reask_pushed_empty(txn, mine, page.now)
     updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in REPO_COLUMNS.split(",")[1:])
     txn.executemany(
         f"INSERT INTO repos ({REPO_COLUMNS}, fetched_at) VALUES ({', '.join('?' * 17)}) "
@@ -375,6 +383,22 @@ def _commit_repos(txn: Transaction, task: Task, repos: list[Repo], page: Page) -
     )
     _remember(txn, page)
     return _advance(txn, task, page.next_url, page.now)
+
+
+def _reask_pushed_empty(txn: Transaction, repos: list[Repo], now: float) -> None:
+    """Queue again the contributors of empty repositories whose ``pushed_at`` or ``size`` moved.
+
+    GitHub answers an empty repository's contributors 204 without a validator, so
+    re-asking costs quota every refresh; only a push makes it non-empty, and the
+    owner's listing (conditional, usually 304) shows a push.
+    """
+    txn.executemany(
+        "UPDATE tasks SET state = 'pending', url = first_url, attempts = 0, next_attempt_at = 0, "
+        "outcome = NULL, updated_at = ? WHERE kind = 'contributors' AND key = ? AND state = 'done' "
+        "AND outcome = 'empty' AND EXISTS (SELECT 1 FROM repos WHERE id = ? "
+        "AND (pushed_at IS NOT ? OR size IS NOT ?))",
+        [(now, str(r.id), r.id, r.pushed_at, r.size) for r in repos],
+    )
 
 
 def _commit_contributors(
@@ -529,6 +553,14 @@ def _progress(txn: Transaction) -> dict[str, int]:
 def _by_depth(txn: Transaction) -> list[tuple[int, str, str, int]]:
     txn.execute("SELECT depth, kind, state, COUNT(*) FROM tasks GROUP BY depth, kind, state")
     return [(int(d), k, s, int(n)) for d, k, s, n in txn.fetchall()]
+
+
+def _failures(txn: Transaction) -> tuple[int, str | None]:
+    txn.execute("SELECT COUNT(*) FROM tasks WHERE state = 'failed'")
+    count = int(txn.fetchone()[0])
+    txn.execute("SELECT outcome FROM tasks WHERE state = 'failed' GROUP BY outcome ORDER BY COUNT(*) DESC, outcome LIMIT 1")
+    row = txn.fetchone()
+    return count, (row[0] if row else None)
 
 
 def _load_budgets(txn: Transaction) -> dict[str, tuple[int | None, float, float]]:
