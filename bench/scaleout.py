@@ -7,7 +7,7 @@ req/s is what the fakehub saw between its first and last request (sampled every
 0.1 s), so interpreter start-up is left out. Results go to docs/bench/scaleout.json.
 
 python -m bench.scaleout                       # 100 ms latency: SQLite x1, PostgreSQL x1..4; no latency: x1, x2
-python -m bench.scaleout --users 200 --quick   # a smaller graph, fewer runs
+python -m bench.scaleout --users 300 --quick   # a smaller graph, PostgreSQL x1 and x3 only
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def crawl(work: Path, db: str, daemons: int, users: int, concurrency: int, laten
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="PostgreSQL x1 and x3 at 100 ms only")
     parser.add_argument("--out", default=str(ROOT / "docs" / "bench" / "scaleout.json"))

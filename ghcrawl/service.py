@@ -126,7 +126,7 @@ class CrawlService(Service):
             "{refreshed} tasks due for refresh", db=redact(config.db), added=added, recovered=recovered,
             reachable=reachable, refreshed=refreshed, worker=store.worker,
         )
-        ledger = Ledger(store, self.pacer, clock, chunk=2 * config.concurrency, keep=config.rate_limit_reserve,
+        ledger = Ledger(store, self.pacer, clock, chunk=4 * config.concurrency, keep=config.rate_limit_reserve,
                         wake=lambda: self.crawler.poke() if self.crawler is not None else None)
         if store.dialect.name == "postgres":
             ledger.share()

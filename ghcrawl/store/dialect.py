@@ -103,7 +103,7 @@ def transient(error: BaseException) -> bool:
         text = str(error)
         return "locked" in text or "busy" in text
     psycopg = sys.modules.get("psycopg")
-    return psycopg is not None and isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+    return psycopg is not None and isinstance(error, psycopg.OperationalError)
 
 
 def tables(cur: Any, dialect: Dialect) -> set[str]:

@@ -61,6 +61,17 @@ def validators(txn: Transaction, url: str) -> Validators:
     return {t: (e, lm, nx) for t, e, lm, nx in txn.fetchall()}
 
 
+def validators_of(txn: Transaction, urls: list[str]) -> dict[str, Validators]:
+    """The validators of several URLs in one round trip."""
+    found: dict[str, Validators] = {}
+    if urls:
+        txn.execute("SELECT url, token_id, etag, last_modified, next_url FROM http_cache "
+                    f"WHERE url IN ({', '.join('?' * len(urls))})", urls)
+        for url, t, e, lm, nx in txn.fetchall():
+            found.setdefault(url, {})[t] = (e, lm, nx)
+    return found
+
+
 def claim(txn: Transaction, n: int, now: float, owner: str, expires: float) -> list[Task]:
     begin(txn)
     txn.execute(
@@ -72,8 +83,9 @@ def claim(txn: Transaction, n: int, now: float, owner: str, expires: float) -> l
         (owner, expires, now, iso(now), now, now, n),
     )
     rows = txn.fetchall()
+    cached = validators_of(txn, sorted({row[3] for row in rows}))
     tasks = [
-        Task(int(i), kind, key, url, first, int(depth), int(attempts), validators(txn, url), owner, int(seq))
+        Task(int(i), kind, key, url, first, int(depth), int(attempts), cached.get(url, {}), owner, int(seq))
         for i, kind, key, url, first, depth, attempts, seq in rows
     ]
     tasks.sort(key=lambda t: (t.depth, t.id))

@@ -254,14 +254,16 @@ def default_worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+_ADD_USER_TASK = (
+    "INSERT INTO tasks (kind, key, first_url, url, depth, updated_at) VALUES ('user', ?, ?, ?, ?, ?) "
+    "ON CONFLICT (kind, key) DO UPDATE SET depth = "
+    "CASE WHEN excluded.depth < tasks.depth THEN excluded.depth ELSE tasks.depth END"
+)
+
+
 def _add_user_task(txn: Transaction, login: str, depth: int, now: float) -> None:
     url = user_url(login)
-    txn.execute(
-        "INSERT INTO tasks (kind, key, first_url, url, depth, updated_at) VALUES ('user', ?, ?, ?, ?, ?) "
-        "ON CONFLICT (kind, key) DO UPDATE SET depth = "
-        "CASE WHEN excluded.depth < tasks.depth THEN excluded.depth ELSE tasks.depth END",
-        (login.lower(), url, url, depth, now),
-    )
+    txn.execute(_ADD_USER_TASK, (login.lower(), url, url, depth, now))
 
 
 def _add_seeds(txn: Transaction, logins: list[str]) -> int:
@@ -413,14 +415,12 @@ def _commit_contributors(
         raise StoreError(f"repository {repo_id} is not stored")
     depth = _owner_depth(txn, int(row[0])) + 1
     contributions = sorted(contributions, key=lambda c: c.user.id)  # row locks in one order: no deadlock
-    for c in contributions:
-        u = c.user
-        txn.execute(
-            "INSERT INTO users (id, login, type, depth) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET login = excluded.login, type = excluded.type",
-            (u.id, u.login, u.type, depth),
-        )
-        _relax(txn, u.id, depth, max_depth)
+    txn.executemany(
+        "INSERT INTO users (id, login, type, depth) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET login = excluded.login, type = excluded.type",
+        [(c.user.id, c.user.login, c.user.type, depth) for c in contributions],
+    )
+    _relax_all(txn, [c.user.id for c in contributions], depth, max_depth)
     txn.executemany(
         "INSERT INTO contributors (repo_id, user_id, contributions, seen_at, seen_on_page) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (repo_id, user_id) DO UPDATE SET "
@@ -471,6 +471,20 @@ def _relax(txn: Transaction, user_id: int, depth: int, max_depth: int) -> int:
     elif depth <= max_depth:
         _add_user_task(txn, login, depth, 0.0)
     return depth
+
+
+def _relax_all(txn: Transaction, user_ids: list[int], depth: int, max_depth: int) -> None:
+    """``_relax`` for a page of contributors in a few round trips: one read, one batch of new work."""
+    if not user_ids:
+        return
+    txn.execute(f"SELECT id, depth, login FROM users WHERE id IN ({', '.join('?' * len(user_ids))})", user_ids)
+    rows = sorted(txn.fetchall())
+    for user_id, current, _ in rows:
+        if current > depth:
+            _relax(txn, user_id, depth, max_depth)
+    if depth <= max_depth:
+        txn.executemany(_ADD_USER_TASK, [(login.lower(), user_url(login), user_url(login), depth, 0.0)
+                                         for _, current, login in rows if current == depth])
 
 
 def _not_modified(txn: Transaction, task: Task, page: Page) -> Task | None:
