@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from attrs import field, frozen
 
+from ghcrawl.app_auth import AppSettings, app_settings
 from ghcrawl.credentials import Credential
 from ghcrawl.errors import ConfigError
 from ghcrawl.models import valid_login
@@ -45,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     "lease_timeout": 60.0,
     "worker_name": None,
     "outage_probe_max": 60.0,
+    "app_id": None,
+    "app_private_key_file": None,
+    "app_installations": None,
 }
 _INTS = {"max_depth", "concurrency", "max_attempts", "rate_limit_reserve"}
 _FLOATS = {"grace", "progress_interval", "request_timeout", "retry_base", "retry_max",
@@ -80,6 +84,7 @@ class Config:
     lease_timeout: float = 60.0
     worker_name: str | None = None  # None: host:pid of the running daemon
     credentials: tuple[Credential, ...] = field(repr=False, default=())
+    app: AppSettings | None = field(repr=False, default=None)
     warnings: tuple[str, ...] = ()
 
 
@@ -104,6 +109,7 @@ def load(
     _coerce(values)
     seeds = _seeds(values)
     creds = _credentials(values.get("token_file"), env, warnings)
+    app = app_settings(values, env, warnings)
     return Config(
         db=values["db"],
         api_url=_api_url(values["api_url"]),
@@ -128,6 +134,7 @@ def load(
         lease_timeout=_at_least("lease_timeout", values["lease_timeout"], 1),
         worker_name=_worker_name(values["worker_name"]),
         credentials=tuple(creds),
+        app=app,
         warnings=tuple(warnings),
     )
 
