@@ -1,7 +1,7 @@
 """Group commit: writes that arrive within a few milliseconds share one transaction.
 
 Each write still stands alone: one that fails is the only one lost (the batch is
-replayed one write per transaction), and a kill -9 before the COMMIT loses the whole
+replayed with a savepoint per write), and a kill -9 before the COMMIT loses the whole
 batch, whose tasks are still leased and are fetched again after a restart: never half
 a page.
 Sharing saves a thread hand-off, a BEGIN and a COMMIT per page, which cost more than
@@ -10,13 +10,15 @@ storing the page.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from twisted.enterprise.adbapi import ConnectionPool, Transaction
+from twisted.enterprise.adbapi import Transaction
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
+
+from ghcrawl.store.dialect import transient
 
 #: Most writes in one transaction.
 MAX_BATCH = 32
@@ -40,12 +42,20 @@ class Grouped:
 
 
 class GroupCommit:
-    """Queues writes and runs them in batches bounded by ``max_batch`` and ``delay``."""
+    """Queues writes and runs them in batches bounded by ``max_batch`` and ``delay``.
+
+    ``run_interaction`` runs one interaction in the database thread (the store's, which
+    runs it again after a passing failure such as a busy file: a batch is then retried whole).
+    """
 
     def __init__(
-        self, pool: ConnectionPool, clock: IReactorTime, max_batch: int = MAX_BATCH, delay: float = DELAY
+        self,
+        run_interaction: Callable[..., Awaitable[Any]],
+        clock: IReactorTime,
+        max_batch: int = MAX_BATCH,
+        delay: float = DELAY,
     ) -> None:
-        self._pool, self._clock = pool, clock
+        self._run_interaction, self._clock = run_interaction, clock
         self._max_batch, self._delay = max_batch, delay
         self._pending: list[tuple[Callable[..., Any], tuple[Any, ...], Deferred[Any]]] = []
         self._timer: IDelayedCall | None = None
@@ -84,7 +94,7 @@ class GroupCommit:
             return  # the batch being written sends the rest when it ends
         batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
         self._writing = True
-        writing = self._pool.runInteraction(_write_batch, [(w, a) for w, a, _ in batch])
+        writing = Deferred.fromCoroutine(_awaited(self._run_interaction(_write_batch, [(w, a) for w, a, _ in batch])))
         writing.addBoth(self._written, batch)
 
     def _written(self, outcome: list[tuple[bool, Any]] | Failure, batch: list[Any]) -> None:
@@ -101,27 +111,37 @@ class GroupCommit:
 
 
 def _write_batch(txn: Transaction, writes: list[Write]) -> list[tuple[bool, Any]]:
-    """One transaction for all; if one write fails, each is run again in a transaction of its own.
+    """One transaction for all; if a write fails, the batch is run again with a savepoint per write.
 
-    Writes fail rarely, so the common case pays for no savepoints; after a failure the
-    batch is rolled back whole and replayed one write per transaction, so the failed
-    write is the only one lost.
+    Writes fail rarely, so the common case pays for no savepoints; after a failure
+    the failed write is the only one lost. A passing failure (a busy file) is raised:
+    nothing of the batch stands, and the store runs it again.
     """
     grouped = Grouped(txn)
     txn.execute("BEGIN IMMEDIATE")
     try:
         return [(True, write(grouped, *args)) for write, args in writes]
-    except Exception:
+    except Exception as e:
+        if transient(e):
+            raise
         txn.execute("ROLLBACK")
+    txn.execute("BEGIN IMMEDIATE")
     return [_alone(txn, grouped, write, args) for write, args in writes]
 
 
 def _alone(txn: Transaction, grouped: Grouped, write: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
-    txn.execute("BEGIN IMMEDIATE")
+    txn.execute("SAVEPOINT page")
     try:
         value = write(grouped, *args)
     except Exception as e:
-        txn.execute("ROLLBACK")
+        if transient(e):
+            raise
+        txn.execute("ROLLBACK TO page")
+        txn.execute("RELEASE page")
         return False, e
-    txn.execute("COMMIT")
+    txn.execute("RELEASE page")
     return True, value
+
+
+async def _awaited(result: Awaitable[Any]) -> Any:
+    return await result
