@@ -29,13 +29,19 @@ Write = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
 class Grouped:
-    """The batch's transaction as one write sees it: already begun."""
+    """The batch's transaction as one write sees it: already begun, so its own BEGIN is a no-op."""
 
     def __init__(self, txn: Transaction) -> None:
         self._txn = txn
+        self._execute = txn.execute
         # Looked up once per batch, not through two __getattr__ hops per statement.
-        self.execute, self.executemany = txn.execute, txn.executemany
+        self.executemany = txn.executemany
         self.fetchone, self.fetchall = txn.fetchone, txn.fetchall
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql == "BEGIN IMMEDIATE":
+            return None
+        return self._execute(sql, *args)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._txn, name)

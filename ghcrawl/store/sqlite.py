@@ -28,7 +28,7 @@ from ghcrawl.errors import StoreError
 from ghcrawl.models import Contribution, Repo, User
 from ghcrawl.store import budgets, leases
 from ghcrawl.store.dialect import SQLITE, Pool, migrate, transient
-from ghcrawl.store.group import GroupCommit, Grouped
+from ghcrawl.store.group import GroupCommit
 from ghcrawl.store.leases import hold
 from ghcrawl.store.migrations import SCHEMA_VERSION
 from ghcrawl.store.records import (
@@ -91,8 +91,7 @@ def _open_connection(conn: sqlite3.Connection) -> None:
 
 
 def _begin(txn: Transaction) -> None:
-    if not isinstance(txn, Grouped):  # a grouped write's batch has begun already
-        txn.execute("BEGIN IMMEDIATE")
+    txn.execute("BEGIN IMMEDIATE")  # a no-op inside a group commit, whose batch has begun already
 
 
 def sqlite_pool(path: str) -> Pool:
@@ -149,7 +148,7 @@ class Store:
                 delay = min(delay * 2, 5.0)
 
     async def _write(self, interaction: Callable[..., Any], *args: Any) -> Any:
-        """A page's write: in the next group commit on SQLite, else its own transaction."""
+        """A crawl write (a page, a claim): in the next group commit on SQLite, else its own transaction."""
         if self._group is not None:
             return await self._group.run(interaction, *args)
         return await self._run(interaction, *args)
@@ -192,11 +191,11 @@ class Store:
 
     async def claim(self, n: int, now: float) -> list[Task]:
         """Lease up to ``n`` due tasks (or expired leases), lowest depth first."""
-        return list(await self._run(leases.claim, n, now, self.worker, now + self.lease_timeout))
+        return list(await self._write(leases.claim, n, now, self.worker, now + self.lease_timeout))
 
     async def release(self, task_ids: Sequence[int]) -> None:
         """Give leased tasks back untouched (shutdown, or no budget after all)."""
-        await self._run(leases.release, list(task_ids), self.worker)
+        await self._write(leases.release, list(task_ids), self.worker)
 
     async def commit_user(self, task: Task, user: User, page: Page) -> Task | None:
         """Store a profile and queue the user's repository listing."""
