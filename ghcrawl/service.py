@@ -26,6 +26,7 @@ from ghcrawl.github import Fetched, GitHub, Result, tls_policy
 from ghcrawl.metrics import Metrics
 from ghcrawl.monitor import Monitor
 from ghcrawl.notify import SystemdNotifier
+from ghcrawl.preflight import StatusListener
 from ghcrawl.ratelimit import Budget, Pacer
 from ghcrawl.store import Store
 
@@ -48,7 +49,7 @@ class CrawlService(Service):
 
     def __init__(
         self, config: Config, reactor: Any, stop_reactor: Callable[[], None],
-        notifier: SystemdNotifier | None = None,
+        notifier: SystemdNotifier | None = None, status: StatusListener | None = None,
     ) -> None:
         self.config = config
         self._reactor = reactor
@@ -63,6 +64,7 @@ class CrawlService(Service):
         self._http_pool: HTTPConnectionPool | None = None
         self._refresh: LoopingCall | None = None
         self._starting: Deferred[None] | None = None
+        self._status = status  # the status endpoint, bound while the options were read
 
     def startService(self) -> None:
         super().startService()
@@ -123,7 +125,7 @@ class CrawlService(Service):
         self.monitor = Monitor(clock, store, self.crawler, self.pacer, self.metrics, self.notifier,
                                config.progress_interval, self._save_budgets)
         if config.status_endpoint:
-            await self.monitor.listen(config.status_endpoint)
+            await self.monitor.listen(config.status_endpoint, self._status)
         if self.running:
             self.crawler.start()
             self.monitor.start()
