@@ -42,8 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "ca_file": None,
     "status_endpoint": None,
     "log_format": "text",
+    "max_body_bytes": 32 * 1024 * 1024,
 }
-_INTS = {"max_depth", "concurrency", "max_attempts", "rate_limit_reserve"}
+_INTS = {"max_depth", "concurrency", "max_attempts", "rate_limit_reserve", "max_body_bytes"}
 _FLOATS = {"grace", "progress_interval", "request_timeout", "retry_base", "retry_max",
            "poll_interval", "secondary_limit_wait", "refresh_after"}
 _PATHS = {"db", "seeds_file", "token_file", "ca_file"}
@@ -73,6 +74,7 @@ class Config:
     ca_file: str | None
     status_endpoint: str | None
     log_format: str
+    max_body_bytes: int = 32 * 1024 * 1024
     credentials: tuple[Credential, ...] = field(repr=False, default=())
     warnings: tuple[str, ...] = ()
 
@@ -118,6 +120,7 @@ def load(
         ca_file=_readable("ca_file", values["ca_file"]),
         status_endpoint=values["status_endpoint"],
         log_format=_choice("log_format", values["log_format"], ("text", "json")),
+        max_body_bytes=_at_least("max_body_bytes", values["max_body_bytes"], 1024),
         credentials=tuple(creds),
         warnings=tuple(warnings),
     )

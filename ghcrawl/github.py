@@ -21,6 +21,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.http_headers import Headers
 
 from ghcrawl import __version__
+from ghcrawl.bounds import DEFAULT_MAX_BODY_BYTES, check_items, check_link, read_body
 from ghcrawl.credentials import Credential
 from ghcrawl.errors import BadCredentials, FetchError, RateLimited
 from ghcrawl.metrics import Metrics
@@ -93,6 +94,7 @@ class GitHub:
         base_url: str,
         timeout: float = 30.0,
         metrics: Metrics | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self._http = http
         self._clock = clock
@@ -101,6 +103,7 @@ class GitHub:
         self._netloc = urlsplit(self.base_url).netloc
         self._timeout = timeout
         self._metrics = metrics
+        self._max_body_bytes = max_body_bytes
 
     def absolute(self, url: str) -> str:
         """Resolve a stored (possibly relative) URL against the API base."""
@@ -125,7 +128,10 @@ class GitHub:
             if not location:
                 raise FetchError(f"HTTP {status} without a location", retryable=False)
             return Moved(self.relative(urljoin(target, location)))
-        return self._classify(status, headers, body, budget, cred)
+        result = self._classify(status, headers, body, budget, cred)
+        if isinstance(result, Fetched):
+            check_items(result.body, target)
+        return result
 
     async def _exchange(
         self, url: str, cred: Credential | None, cached: Validators | None, budget: Budget
@@ -144,7 +150,7 @@ class GitHub:
 
         async def exchange() -> tuple[int, Headers, bytes]:
             response = await self._http.get(url, headers=headers, allow_redirects=False)
-            body = await response.content()
+            body = await read_body(response, self._max_body_bytes)
             return response.code, response.headers, body
 
         started = self._clock.seconds()
@@ -159,6 +165,8 @@ class GitHub:
             self._pacer.answered(budget, None, clean=False)
             if self._metrics is not None:
                 self._metrics.answered(url, "error", self._clock.seconds() - started)
+            if isinstance(e, FetchError):
+                raise  # the body was over the cap or broken: its reason says so
             if _tls_failure(e):
                 # A certificate problem does not heal by retrying: say what to do.
                 raise FetchError(
@@ -178,7 +186,7 @@ class GitHub:
         if status == 200:
             return Fetched(
                 body=_decode(body),
-                next_url=parse_link(_header(headers, "link")).get("next"),
+                next_url=parse_link(check_link(_header(headers, "link"))).get("next"),
                 etag=_header(headers, "etag"),
                 last_modified=_header(headers, "last-modified"),
             )

@@ -98,7 +98,8 @@ class CrawlService(Service):
                       connectTimeout=config.request_timeout)
         self.pacer = Pacer([], config.concurrency, reserve=config.rate_limit_reserve,
                            secondary_wait=config.secondary_limit_wait)
-        github = GitHub(HTTPClient(agent), clock, self.pacer, config.api_url, config.request_timeout, self.metrics)
+        github = GitHub(HTTPClient(agent), clock, self.pacer, config.api_url, config.request_timeout, self.metrics,
+                        max_body_bytes=config.max_body_bytes)
         # Tokens first: a rejected token must not leave a database behind.
         credentials = await self._check_tokens(github)
         self.store = store = Store(config.db, config.max_depth)
