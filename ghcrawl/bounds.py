@@ -24,6 +24,8 @@ from ghcrawl.errors import FetchError
 
 #: What GitHub's pages weigh is well under 1 MiB; the default cap leaves ample room.
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+#: Most bytes inflated at once.
+_STEP = 65536
 #: GitHub's Link headers are a few hundred bytes; a longer one is not an answer to follow.
 MAX_LINK_BYTES = 8192
 #: GitHub's largest page; a page may not hold more items than its ``per_page`` asked for.
@@ -94,8 +96,9 @@ class _Capped(Protocol):
             return
         try:
             while data and not self.done.called:
+                # Small steps: one output buffer of the whole room would itself cost the cap.
                 # max_length is at least 1 here: 0 would mean "no limit".
-                out = self._inflate.decompress(data, self._limit - self._size + 1)
+                out = self._inflate.decompress(data, min(_STEP, self._limit - self._size + 1))
                 data = self._inflate.unconsumed_tail
                 self._take(out)
                 if not out:

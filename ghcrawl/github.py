@@ -149,7 +149,8 @@ class GitHub:
             headers["If-Modified-Since"] = [cached.last_modified]
 
         async def exchange() -> tuple[int, Headers, bytes]:
-            response = await self._http.get(url, headers=headers, allow_redirects=False)
+            # Unbuffered: treq would otherwise read (and inflate) the whole body before the cap is seen.
+            response = await self._http.get(url, headers=headers, allow_redirects=False, unbuffered=True)
             body = await read_body(response, self._max_body_bytes)
             return response.code, response.headers, body
 
