@@ -13,9 +13,11 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,21 @@ def memory(pid: int) -> dict[str, float]:
     return values
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _scrape(status: str) -> None:
+    for path in ("/metrics", "/status"):
+        try:
+            with urllib.request.urlopen(status + path, timeout=10) as r:
+                r.read()
+        except OSError:
+            pass  # not listening yet
+
+
 def soak(work: Path, minutes: float, users: int, share: float, every: float, sample: float,
          refresh_after: float, warmup: float = 60.0) -> dict[str, Any]:
     """Run the daemon for ``minutes``, mutating every ``every`` seconds; return the samples."""
@@ -44,8 +61,10 @@ def soak(work: Path, minutes: float, users: int, share: float, every: float, sam
     hub = FakeHub(work, "--users", str(users), "--rate-limit", "1000000000")
     seeds = Graph(seed=1, users=users).suggested_seeds
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("GITHUB_TOKEN")}, "GITHUB_TOKEN": TOKEN}
+    status = f"http://127.0.0.1:{_free_port()}"
     command = [TWISTD, "--nodaemon", "--pidfile=", "ghcrawl", "--api-url", hub.url, "--db", str(work / "soak.sqlite"),
                "--max-depth", "1", "--refresh-after", str(refresh_after),
+               "--status-endpoint", f"tcp:{status.rsplit(':', 1)[1]}:interface=127.0.0.1",
                *[a for s in seeds for a in ("--seed", s)]]
     log = open(work / "crawl.log", "wb")
     crawl = subprocess.Popen(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -61,6 +80,7 @@ def soak(work: Path, minutes: float, users: int, share: float, every: float, sam
                 hub._call(f"/__fakehub/mutate?share={share}&seed={mutations}", "POST")
                 mutations += 1
                 next_mutation += every
+            _scrape(status)  # as Prometheus and an open status page would
             if now - started >= warmup:  # the first crawl and imports are not creep
                 samples.append({"t": round(now - started, 2), "mutations": mutations, **memory(crawl.pid),
                                 "requests": hub.stats()["requests"]})

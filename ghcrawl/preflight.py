@@ -13,6 +13,7 @@ from attrs import define
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IAddress, IListeningPort, IProtocol, IProtocolFactory, IStreamServerEndpoint
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ghcrawl.errors import ConfigError
@@ -71,11 +72,17 @@ def listen_status(reactor: Any, description: str) -> StatusListener:
     endpoint = status_endpoint(reactor, description)
     factory = _Deferring()
     listening = endpoint.listen(factory)
-    failure: list[BaseException] = []
+    failed: list[Failure] = []
+
+    def note(failure: Failure) -> Failure:
+        failed.append(failure)
+        return failure
+
     # TCP, UNIX and systemd endpoints bind synchronously; others are awaited when served.
-    listening.addErrback(lambda f: failure.append(f.value))
-    if failure:
-        raise ConfigError(f"cannot listen on status_endpoint {description!r}: {failure[0]}")
+    listening.addErrback(note)
+    if failed:
+        listening.addErrback(lambda _: None)  # reported here, once
+        raise ConfigError(f"cannot listen on status_endpoint {description!r}: {failed[0].value}")
     return StatusListener(description, listening, factory)
 
 
