@@ -164,7 +164,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--users", type=int, default=140)
     parser.add_argument("--share", type=float, default=0.1, help="share of users changed per mutation")
-    parser.add_argument("--every", type=float, default=30.0, help="seconds between mutations")
+    parser.add_argument("--every", type=float, default=5.0, help="seconds between mutations")
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between RSS samples")
     parser.add_argument("--refresh-after", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds before sampling starts")
