@@ -1,10 +1,11 @@
 """What one answer may cost, for github.py: body bytes, Link header length, items per page.
 
 Memory stays flat whatever a server sends, and an answer over a bound is
-refused whole, never stored half-way. Body bytes are counted as they arrive, after gzip decoding, and the connection is
-closed the moment the cap is passed. treq decodes gzip a whole network chunk at
-a time, and a chunk of a gzip bomb inflates a thousandfold, so a gzipped body
-is read raw from beneath treq's decoder and inflated here in bounded steps.
+refused whole, never stored half-way. Body bytes are counted as they arrive,
+after gzip decoding, and the connection is closed the moment the cap is passed.
+treq inflates gzip a whole network chunk at a time, and a chunk of a gzip bomb
+inflates a thousandfold, so a gzipped body is read raw from beneath treq's
+decoder and inflated here in bounded steps.
 """
 
 from __future__ import annotations
