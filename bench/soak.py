@@ -82,8 +82,9 @@ def soak(work: Path, minutes: float, users: int, share: float, every: float, sam
                 next_mutation += every
             _scrape(status)  # as Prometheus and an open status page would
             if now - started >= warmup:  # the first crawl and imports are not creep
+                stats = hub.stats()
                 samples.append({"t": round(now - started, 2), "mutations": mutations, **memory(crawl.pid),
-                                "requests": hub.stats()["requests"]})
+                                "requests": stats["requests"], "changed": stats["by_status"].get("200", 0)})
             time.sleep(sample)
     finally:
         if crawl.poll() is None:
@@ -108,6 +109,7 @@ def summary(samples: list[dict[str, float]]) -> dict[str, float]:
             "slope_mb_per_min": _slope(samples), "last_third_slope_mb_per_min": slope,
             "last_third_growth_mb": slope * (end - last[0]["t"]) / 60,
             "requests": samples[-1]["requests"] - samples[0]["requests"],
+            "changed_answers": samples[-1]["changed"] - samples[0]["changed"],
             "mutations": samples[-1]["mutations"]}
 
 
@@ -146,7 +148,8 @@ def write(result: dict[str, Any], out: Path) -> None:
     lines = [
         f"## Soak: daemon mode against a changing graph ({r['minutes']:g} minutes)", "",
         f"`refresh_after = {r['refresh_after']:g}` s, a fakehub of {r['users']} users with {r['share']:.0%} of "
-        f"them mutated every {r['every']:g} s ({r['mutations']} mutations, {r['requests']} requests). "
+        f"them mutated every {r['every']:g} s ({r['mutations']} mutations, {r['requests']} requests of which {r['changed_answers']} "
+        f"were answered 200 with a changed body, the rest 304). "
         f"Target: the last third grows less than {TARGET_MB:g} MB — **{'met' if ok else 'missed'}**.", "",
         "    " + r["command"], "",
         "| RSS at start | RSS at end | peak | slope, whole run | slope, last third | growth, last third |",
