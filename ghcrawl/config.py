@@ -42,11 +42,12 @@ DEFAULTS: dict[str, Any] = {
     "ca_file": None,
     "status_endpoint": None,
     "log_format": "text",
+    "outage_probe_max": 60.0,
     "max_body_bytes": 32 * 1024 * 1024,
 }
 _INTS = {"max_depth", "concurrency", "max_attempts", "rate_limit_reserve", "max_body_bytes"}
 _FLOATS = {"grace", "progress_interval", "request_timeout", "retry_base", "retry_max",
-           "poll_interval", "secondary_limit_wait", "refresh_after"}
+           "poll_interval", "secondary_limit_wait", "refresh_after", "outage_probe_max"}
 _PATHS = {"db", "seeds_file", "token_file", "ca_file"}
 _STRINGS = {"api_url", "status_endpoint", "log_format"} | _PATHS
 
@@ -74,6 +75,7 @@ class Config:
     ca_file: str | None
     status_endpoint: str | None
     log_format: str
+    outage_probe_max: float = 60.0
     max_body_bytes: int = 32 * 1024 * 1024
     credentials: tuple[Credential, ...] = field(repr=False, default=())
     warnings: tuple[str, ...] = ()
@@ -120,6 +122,7 @@ def load(
         ca_file=_readable("ca_file", values["ca_file"]),
         status_endpoint=values["status_endpoint"],
         log_format=_choice("log_format", values["log_format"], ("text", "json")),
+        outage_probe_max=_at_least("outage_probe_max", values["outage_probe_max"], 1),
         max_body_bytes=_at_least("max_body_bytes", values["max_body_bytes"], 1024),
         credentials=tuple(creds),
         warnings=tuple(warnings),

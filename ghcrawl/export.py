@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO
 
-from ghcrawl import store
+from ghcrawl.store import offline as store
 
 FORMATS = ("csv", "jsonl", "graphml")
 GRAPHML_NS = "http://graphml.graphdrawing.org/xmlns"

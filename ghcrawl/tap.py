@@ -21,7 +21,7 @@ class Options(usage.Options):
     """``twistd ghcrawl`` flags; each overrides the same key of the TOML file."""
 
     synopsis = "[--config FILE] [--db PATH] [--api-url URL] [--seed LOGIN]... [options]"
-    optFlags = [["once", None, "Exit 0 once no work is pending (batch runs, cron, tests)."]]
+    optFlags = [["once", None, "Exit once no work is pending: 0, or 3 if tasks are left failed (batch runs, cron)."]]
     optParameters = [
         ["config", "c", None, "TOML configuration file."],
         ["db", None, None, "SQLite database path [default: ghcrawl.sqlite]."],
@@ -40,6 +40,7 @@ class Options(usage.Options):
         ["progress-interval", None, None, "Seconds between progress lines [default: 10]."],
         ["status-endpoint", None, None, "Twisted endpoint for /metrics and /status, e.g. tcp:8099:interface=127.0.0.1."],
         ["log-format", None, None, "text or json [default: text]."],
+        ["outage-probe-max", None, None, "Longest wait in seconds between probes during an API outage [default: 60]."],
         ["max-body-bytes", None, None, "Largest answer body, decoded, before the task fails [default: 33554432]."],
     ]
 
@@ -73,7 +74,8 @@ class Options(usage.Options):
             "once": True if self["once"] else None,
         }
         for key in ("token-file", "rate-limit-reserve", "secondary-limit-wait", "max-attempts", "refresh-after",
-                    "ca-file", "request-timeout", "progress-interval", "status-endpoint", "log-format", "max-body-bytes"):
+                    "ca-file", "request-timeout", "progress-interval", "status-endpoint", "log-format",
+                    "outage-probe-max", "max-body-bytes"):
             flags[key.replace("-", "_")] = self[key]
         try:
             self.config = config_module.load(flags, os.environ, self["config"])
@@ -132,7 +134,7 @@ def _arm_hard_exit() -> None:
 
 
 def _exit_status(reactor: Any, service: CrawlService) -> None:
-    """Exit 0 after a clean drain, non-zero after a fatal error."""
+    """Exit 0 after a clean drain, 1 after a fatal error, 3 when `--once` left tasks failed."""
     # twistd re-raises the stop signal after the reactor returns, which would turn
     # a clean drain into "killed by SIGTERM"; a drained crawl is a success.
     reactor._exitSignal = None

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from ghcrawl import store
 from ghcrawl.cli import main
+from ghcrawl.store import sqlite as store
 from tests.test_export import create_db, fill_small
 
 ROOT = Path(__file__).parent.parent

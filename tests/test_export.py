@@ -11,12 +11,13 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
-from importlib import resources
 from pathlib import Path
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from ghcrawl import export, store
+from ghcrawl import export
+from ghcrawl.store import migrations
+from ghcrawl.store import offline as store
 
 ROOT = Path(__file__).parent.parent
 NS = {"g": export.GRAPHML_NS}
@@ -24,11 +25,12 @@ ODD = 'comma, "quote"\nnew line <tag> & ünï \x01\x0b\x1f\ud7ff end'
 
 
 def create_db(path: str) -> sqlite3.Connection:
-    """A ghcrawl database at schema version 1, built from the schema file as the daemon would."""
+    """A ghcrawl database at the current schema version, built from the schema files as the daemon would."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.executescript(resources.files("ghcrawl").joinpath("schema", "001_initial.sql").read_text("utf-8"))
-    conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (1, '2024-01-01T00:00:00Z')")
+    for number, name in enumerate(migrations.SCHEMA_FILES, start=1):
+        conn.executescript(migrations.ddl("sqlite", name))
+        conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, '2024-01-01T00:00:00Z')", (number,))
     return conn
 
 
@@ -179,7 +181,8 @@ class ExportTests(SynchronousTestCase):
 # writing 5 to clear_refs resets it to the current RSS before each export.
 _MEASURE = """
 import json, sys
-from ghcrawl import export, store
+from ghcrawl import export
+from ghcrawl.store import offline as store
 def kib(field):
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))

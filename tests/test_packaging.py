@@ -30,7 +30,7 @@ class WheelTests(SynchronousTestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("ghcrawl", out.stdout)
         self.assertTrue(os.path.exists(os.path.join(venv, "bin", "ghcrawl-fakehub")))
-        schema = glob.glob(os.path.join(venv, "lib", "python*", "site-packages", "ghcrawl", "schema", "*.sql"))
+        schema = glob.glob(os.path.join(venv, "lib", "python*", "site-packages", "ghcrawl", "store", "schema", "sqlite", "*.sql"))
         self.assertTrue(schema, "schema files are not package data")
         stray = glob.glob(os.path.join(venv, "lib", "python*", "site-packages", "twisted", "plugins", "__init__.py"))
         self.assertEqual(len(stray), 1, "the wheel must not ship twisted/plugins/__init__.py of its own")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA = Path(__file__).resolve().parents[2] / "ghcrawl" / "schema" / "001_initial.sql"
+SCHEMA = Path(__file__).resolve().parents[2] / "ghcrawl" / "store" / "schema" / "sqlite" / "001_initial.sql"
 USER_AGENT = "ghcrawl-bench-peer"
 NO_ROWS = {204, 403, 404, 451}  # empty, too large, gone, blocked: the listing ends with no rows
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')

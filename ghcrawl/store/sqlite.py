@@ -1,9 +1,8 @@
-"""The only module with SQL: rows, the frontier, validators and budgets.
+"""The SQLite backend: rows, the frontier, validators and budgets in one file.
 
 Every logical write is one ``runInteraction`` opened with ``BEGIN IMMEDIATE``, so
 the rows of a page and the work they cause commit together or not at all. The
-pool holds one connection in one thread (SQLite has one writer anyway); a
-PostgreSQL backend would implement the same public methods.
+pool holds one connection in one thread (SQLite has one writer anyway).
 """
 
 from __future__ import annotations
@@ -11,59 +10,27 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
-from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
-from attrs import evolve, frozen
+from attrs import evolve
 from twisted.enterprise.adbapi import ConnectionPool, Transaction
 
 from ghcrawl.errors import StoreError
 from ghcrawl.models import Contribution, Repo, User
+from ghcrawl.store.migrations import SCHEMA_FILES, SCHEMA_VERSION, ddl, statements
+from ghcrawl.store.records import (
+    REPO_COLUMNS,
+    USER_COLUMNS,
+    Page,
+    Task,
+    Validators,
+    contributors_url,
+    repos_url,
+    user_url,
+)
 
-SCHEMA_FILES = ("001_initial.sql",)
-SCHEMA_VERSION = len(SCHEMA_FILES)
 BUSY_TIMEOUT_MS = 10_000
-_USER_COLUMNS = (
-    "id, login, type, name, company, blog, location, bio, public_repos, followers, following, "
-    "created_at, updated_at"
-)
-_REPO_COLUMNS = (
-    "id, owner_id, full_name, name, description, fork, language, stargazers_count, forks_count, "
-    "open_issues_count, size, default_branch, created_at, updated_at, pushed_at, archived"
-)
-
-
-@frozen
-class Task:
-    """One unit of frontier work, as leased to the crawler."""
-
-    id: int
-    kind: str  # user, repos, contributors
-    key: str
-    url: str
-    first_url: str
-    depth: int
-    attempts: int
-    validators: dict[str, tuple[str | None, str | None, str | None]]
-
-    @property
-    def at_first_page(self) -> bool:
-        return self.url == self.first_url
-
-
-def user_url(login: str) -> str:
-    return "/users/" + quote(login, safe="")
-
-
-def repos_url(login: str) -> str:
-    return user_url(login) + "/repos?per_page=100"
-
-
-def contributors_url(full_name: str) -> str:
-    owner, _, name = full_name.partition("/")
-    return f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}/contributors?per_page=100"
-
 
 def check_database(path: str) -> None:
     """Refuse, before anything is created, a path ghcrawl cannot use as its database."""
@@ -205,6 +172,10 @@ class Store:
         """When the earliest pending task becomes due, or None when nothing is pending."""
         return await self._pool.runInteraction(_next_due)
 
+    async def failures(self) -> tuple[int, str | None]:
+        """How many tasks are failed, and their commonest reason (how a ``--once`` run ends)."""
+        return await self._pool.runInteraction(_failures)
+
     async def load_budgets(self) -> dict[str, tuple[int | None, float, float]]:
         """Budget state a previous run left: remaining, reset and limited-until per budget."""
         return await self._pool.runInteraction(_load_budgets)
@@ -213,18 +184,6 @@ class Store:
         """Persist budget state so a restart loop cannot burst into a limit."""
         await self._pool.runInteraction(_save_budgets, rows, now)
 
-
-@frozen
-class Page:
-    """What a fetched page leaves behind besides rows: cursor, validators, time."""
-
-    url: str
-    next_url: str | None
-    now: float
-    iso_now: str
-    token_id: str = "anonymous"
-    etag: str | None = None
-    last_modified: str | None = None
 
 
 def _migrate(conn: sqlite3.Connection) -> int:
@@ -239,10 +198,9 @@ def _migrate(conn: sqlite3.Connection) -> int:
         for number, name in enumerate(SCHEMA_FILES, start=1):
             if number <= version:
                 continue
-            ddl = resources.files("ghcrawl").joinpath("schema", name).read_text("utf-8")
             cur.execute("BEGIN IMMEDIATE")
             try:
-                for statement in _statements(ddl):
+                for statement in statements(ddl("sqlite", name)):
                     cur.execute(statement)
                 cur.execute(
                     "INSERT INTO schema_version (version, applied_at) VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
@@ -255,11 +213,6 @@ def _migrate(conn: sqlite3.Connection) -> int:
         return SCHEMA_VERSION
     finally:
         cur.close()
-
-
-def _statements(ddl: str) -> list[str]:
-    lines = [line.split("--", 1)[0] for line in ddl.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
 def _recover_leases(txn: Transaction) -> int:
@@ -302,9 +255,12 @@ def _enqueue_reachable(txn: Transaction, max_depth: int) -> int:
 
 def _requeue_stale(txn: Transaction, before: float, now: float) -> int:
     _begin(txn)
+    # An empty repository (204, no validator) is re-asked only when its listing shows a push:
+    # see _reask_pushed_empty.
     txn.execute(
         "UPDATE tasks SET state = 'pending', url = first_url, attempts = 0, next_attempt_at = 0, "
-        "outcome = NULL, updated_at = ? WHERE state = 'done' AND updated_at < ?",
+        "outcome = NULL, updated_at = ? WHERE state = 'done' AND updated_at < ? "
+        "AND NOT (kind = 'contributors' AND COALESCE(outcome, '') = 'empty')",
         (now, before),
     )
     return int(txn.rowcount)
@@ -345,7 +301,6 @@ def _remember(txn: Transaction, page: Page) -> None:
         )
 
 
-Validators = dict[str, tuple[str | None, str | None, str | None]]
 
 
 def _validators(txn: Transaction, url: str) -> Validators:
@@ -372,10 +327,10 @@ def _advance(txn: Transaction, task: Task, next_url: str | None, now: float) -> 
 
 def _commit_user(txn: Transaction, task: Task, user: User, page: Page, max_depth: int) -> Task | None:
     _begin(txn)
-    values = [getattr(user, c.strip()) for c in _USER_COLUMNS.split(",")]
-    updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _USER_COLUMNS.split(",")[1:])
+    values = [getattr(user, c.strip()) for c in USER_COLUMNS.split(",")]
+    updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in USER_COLUMNS.split(",")[1:])
     txn.execute(
-        f"INSERT INTO users ({_USER_COLUMNS}, depth, fetched_at) VALUES ({', '.join('?' * 15)}) "
+        f"INSERT INTO users ({USER_COLUMNS}, depth, fetched_at) VALUES ({', '.join('?' * 15)}) "
         f"ON CONFLICT (id) DO UPDATE SET {updates}, fetched_at = excluded.fetched_at",
         (*values, task.depth, page.iso_now),
     )
@@ -403,11 +358,12 @@ def _commit_repos(txn: Transaction, task: Task, repos: list[Repo], page: Page) -
     owner_id = int(task.key)
     depth = _owner_depth(txn, owner_id)
     mine = [r for r in repos if r.owner_id == owner_id]
-    updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _REPO_COLUMNS.split(",")[1:])
+    _reask_pushed_empty(txn, mine, page.now)
+    updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in REPO_COLUMNS.split(",")[1:])
     txn.executemany(
-        f"INSERT INTO repos ({_REPO_COLUMNS}, fetched_at) VALUES ({', '.join('?' * 17)}) "
+        f"INSERT INTO repos ({REPO_COLUMNS}, fetched_at) VALUES ({', '.join('?' * 17)}) "
         f"ON CONFLICT (id) DO UPDATE SET {updates}, fetched_at = excluded.fetched_at",
-        [(*(getattr(r, c.strip()) for c in _REPO_COLUMNS.split(",")), page.iso_now) for r in mine],
+        [(*(getattr(r, c.strip()) for c in REPO_COLUMNS.split(",")), page.iso_now) for r in mine],
     )
     txn.executemany(
         "INSERT INTO tasks (kind, key, first_url, url, depth, updated_at) "
@@ -420,6 +376,22 @@ def _commit_repos(txn: Transaction, task: Task, repos: list[Repo], page: Page) -
     )
     _remember(txn, page)
     return _advance(txn, task, page.next_url, page.now)
+
+
+def _reask_pushed_empty(txn: Transaction, repos: list[Repo], now: float) -> None:
+    """Queue again the contributors of empty repositories whose ``pushed_at`` or ``size`` moved.
+
+    GitHub answers an empty repository's contributors 204 without a validator, so
+    re-asking costs quota every refresh; only a push makes it non-empty, and the
+    owner's listing (conditional, usually 304) shows a push.
+    """
+    txn.executemany(
+        "UPDATE tasks SET state = 'pending', url = first_url, attempts = 0, next_attempt_at = 0, "
+        "outcome = NULL, updated_at = ? WHERE kind = 'contributors' AND key = ? AND state = 'done' "
+        "AND outcome = 'empty' AND EXISTS (SELECT 1 FROM repos WHERE id = ? "
+        "AND (pushed_at IS NOT ? OR size IS NOT ?))",
+        [(now, str(r.id), r.id, r.pushed_at, r.size) for r in repos],
+    )
 
 
 def _commit_contributors(
@@ -575,6 +547,14 @@ def _next_due(txn: Transaction) -> float | None:
     return None if row[0] is None else float(row[0])
 
 
+def _failures(txn: Transaction) -> tuple[int, str | None]:
+    txn.execute("SELECT COUNT(*) FROM tasks WHERE state = 'failed'")
+    count = int(txn.fetchone()[0])
+    txn.execute("SELECT outcome FROM tasks WHERE state = 'failed' GROUP BY outcome ORDER BY COUNT(*) DESC, outcome LIMIT 1")
+    row = txn.fetchone()
+    return count, (row[0] if row else None)
+
+
 def _load_budgets(txn: Transaction) -> dict[str, tuple[int | None, float, float]]:
     txn.execute("SELECT token_id, remaining, reset_at, limited_until FROM rate_limits")
     return {t: (r, float(reset or 0), float(lim or 0)) for t, r, reset, lim in txn.fetchall()}
@@ -592,164 +572,3 @@ def _save_budgets(txn: Transaction, rows: list[tuple[str, int | None, float, flo
 
 # --- Offline reads and edits for the ghcrawl command (plain sqlite3, no reactor) ---
 #
-# The ``ghcrawl`` command runs beside a live daemon: it never creates a database,
-# waits on the daemon's lock instead of failing, and keeps every write one short
-# ``BEGIN IMMEDIATE`` transaction. Column lists name schema version 1 explicitly, so
-# exports keep their shape when later versions add columns.
-
-USER_EXPORT_COLUMNS = (*(c.strip() for c in _USER_COLUMNS.split(",")), "depth", "fetched_at")
-REPO_EXPORT_COLUMNS = (*(c.strip() for c in _REPO_COLUMNS.split(",")), "fetched_at", "contributors_status")
-CONTRIBUTOR_EXPORT_COLUMNS = ("repo_id", "user_id", "contributions", "seen_at", "seen_on_page")
-
-
-def open_offline(path: str, *, write: bool = False) -> sqlite3.Connection:
-    """Open an existing ghcrawl database beside a running daemon, refusing anything else."""
-    if not os.path.exists(path):
-        raise StoreError(f"no database at {path}")
-    if not os.path.isfile(path):
-        raise StoreError(f"{path} is not a file")
-    mode = "rw" if write else "ro"
-    conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode={mode}", uri=True, isolation_level=None)
-    try:
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "schema_version" not in tables:
-            raise StoreError(f"{path} is not a ghcrawl database (no schema_version table)")
-        version = _version(conn)
-    except sqlite3.DatabaseError as e:
-        conn.close()
-        raise StoreError(f"{path} is not a usable SQLite database ({e})") from None
-    except StoreError:
-        conn.close()
-        raise
-    if version > SCHEMA_VERSION:
-        conn.close()
-        raise StoreError(
-            f"{path} has schema version {version}, newer than this ghcrawl ({SCHEMA_VERSION}); upgrade ghcrawl"
-        )
-    return conn
-
-
-class snapshot:
-    """Read several statements from one consistent state; WAL lets the daemon keep writing."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._conn.execute("BEGIN DEFERRED")
-        return self._conn
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._conn.execute("COMMIT")
-
-
-class _write:
-    """One short ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._cur = conn.cursor()
-
-    def __enter__(self) -> sqlite3.Cursor:
-        self._cur.execute("BEGIN IMMEDIATE")
-        return self._cur
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
-        self._cur.execute("COMMIT" if kind is None else "ROLLBACK")
-
-
-def _scalar(conn: sqlite3.Connection, sql: str) -> int:
-    return int(conn.execute(sql).fetchone()[0] or 0)
-
-
-def status_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    """What the crawl holds: users (with a fetched profile), repositories, forks, contributor rows."""
-    return {
-        "schema_version": _version(conn),
-        "users": _scalar(conn, "SELECT COUNT(*) FROM users"),
-        "users_with_profile": _scalar(conn, "SELECT COUNT(*) FROM users WHERE fetched_at IS NOT NULL"),
-        "repos": _scalar(conn, "SELECT COUNT(*) FROM repos"),
-        "forks": _scalar(conn, "SELECT COUNT(*) FROM repos WHERE fork"),
-        "contributors": _scalar(conn, "SELECT COUNT(*) FROM contributors"),
-    }
-
-
-def frontier_counts(conn: sqlite3.Connection) -> list[tuple[int, str, str, int]]:
-    """Tasks counted per (depth, kind, state), shallowest first."""
-    rows = conn.execute(
-        "SELECT depth, kind, state, COUNT(*) FROM tasks GROUP BY depth, kind, state ORDER BY depth, kind, state"
-    )
-    return [(int(d), k, s, int(n)) for d, k, s, n in rows]
-
-
-def failure_reasons(conn: sqlite3.Connection, limit: int = 10) -> list[tuple[str, int]]:
-    """The commonest reasons failed tasks gave, with how many failed for each."""
-    rows = conn.execute(
-        "SELECT COALESCE(outcome, '(no reason)'), COUNT(*) AS n FROM tasks WHERE state = 'failed' "
-        "GROUP BY outcome ORDER BY n DESC, outcome LIMIT ?",
-        (limit,),
-    )
-    return [(reason, int(n)) for reason, n in rows]
-
-
-def rate_limit_state(conn: sqlite3.Connection) -> list[tuple[str, int | None, float, float, float]]:
-    """Each token's last known budget: remaining, reset time, limited-until, when saved."""
-    rows = conn.execute(
-        "SELECT token_id, remaining, reset_at, limited_until, updated_at FROM rate_limits ORDER BY token_id"
-    )
-    return [(t, r, float(reset or 0), float(lim or 0), float(at or 0)) for t, r, reset, lim, at in rows]
-
-
-def last_activity(conn: sqlite3.Connection) -> float | None:
-    """When the frontier last changed (Unix time), or None if nothing ever ran."""
-    value = conn.execute("SELECT MAX(updated_at) FROM tasks").fetchone()[0]
-    return float(value) if value else None
-
-
-def iter_users(conn: sqlite3.Connection) -> sqlite3.Cursor:
-    """Every user row in USER_EXPORT_COLUMNS order, streamed by id."""
-    return conn.execute(f"SELECT {', '.join(USER_EXPORT_COLUMNS)} FROM users ORDER BY id")
-
-
-def iter_repos(conn: sqlite3.Connection) -> sqlite3.Cursor:
-    """Every repository row in REPO_EXPORT_COLUMNS order, streamed by id."""
-    return conn.execute(f"SELECT {', '.join(REPO_EXPORT_COLUMNS)} FROM repos ORDER BY id")
-
-
-def iter_contributors(conn: sqlite3.Connection) -> sqlite3.Cursor:
-    """Every contributor row in CONTRIBUTOR_EXPORT_COLUMNS order, streamed by key."""
-    return conn.execute(
-        f"SELECT {', '.join(CONTRIBUTOR_EXPORT_COLUMNS)} FROM contributors ORDER BY repo_id, user_id"
-    )
-
-
-def iter_graph_repos(conn: sqlite3.Connection) -> sqlite3.Cursor:
-    """Repositories as graph nodes: id, full_name, fork, language, stars, and the owner's depth."""
-    return conn.execute(
-        "SELECT r.id, r.full_name, r.fork, r.language, r.stargazers_count, u.depth "
-        "FROM repos r JOIN users u ON u.id = r.owner_id ORDER BY r.id"
-    )
-
-
-def queue_seeds(conn: sqlite3.Connection, logins: Iterable[str]) -> list[tuple[str, str | None]]:
-    """Queue logins as depth-0 user tasks as the daemon does; give each one's previous state (None: new)."""
-    result: list[tuple[str, str | None]] = []
-    with _write(conn) as cur:
-        for login in dict.fromkeys(logins):
-            row = cur.execute(
-                "SELECT state FROM tasks WHERE kind = 'user' AND key = ?", (login.lower(),)
-            ).fetchone()
-            _add_user_task(cur, login, 0, 0.0)  # type: ignore[arg-type]
-            result.append((login, row[0] if row else None))
-    return result
-
-
-def retry_failed(conn: sqlite3.Connection, reason: str | None, now: float) -> int:
-    """Put failed tasks (those whose reason contains ``reason``, if given) back to pending."""
-    with _write(conn) as cur:
-        cur.execute(
-            "UPDATE tasks SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ? "
-            "WHERE state = 'failed' AND (? IS NULL OR instr(outcome, ?) > 0)",
-            (now, reason, reason),
-        )
-        return int(cur.rowcount)
