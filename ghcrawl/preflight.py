@@ -44,6 +44,10 @@ class _Deferring:
     def buildProtocol(self, addr: IAddress) -> IProtocol | None:
         return self.target.buildProtocol(addr) if self.target is not None else None
 
+    def logPrefix(self) -> str:
+        """What the port's "starting on" and "closed" lines call it."""
+        return "status page"
+
     def doStart(self) -> None:
         """The port started listening; the site starts when it is handed over."""
 
