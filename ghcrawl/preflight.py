@@ -12,7 +12,14 @@ from typing import Any
 from attrs import define
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IAddress, IListeningPort, IProtocol, IProtocolFactory, IStreamServerEndpoint
+from twisted.internet.interfaces import (
+    IAddress,
+    IListeningPort,
+    ILoggingContext,
+    IProtocol,
+    IProtocolFactory,
+    IStreamServerEndpoint,
+)
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -34,7 +41,7 @@ def status_endpoint(reactor: Any, description: str) -> IStreamServerEndpoint:
     return endpoint
 
 
-@implementer(IProtocolFactory)
+@implementer(IProtocolFactory, ILoggingContext)
 class _Deferring:
     """Refuses connections until the status site exists, then hands each one to it."""
 
