@@ -237,6 +237,7 @@ def _commands(res: dict[str, Any]) -> str:
             "    python -m bench --report-only      # rewrite this page from docs/bench/results.json",
             "    python -m bench.profile            # py-spy profile of ghcrawl: docs/bench/profile.{svg,txt,md}",
             "    python -m bench.soak               # 15-minute daemon soak on a changing graph: docs/bench/soak.{png,md}",
+            "    python -m bench.hostile            # peak RSS against huge bodies, a gzip bomb, overfull pages",
             "",
             "Each contender runs as its own process against a fakehub process on 127.0.0.1:",
             "",
