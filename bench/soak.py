@@ -152,7 +152,7 @@ def write(result: dict[str, Any], out: Path) -> None:
         f"were answered 200 with a changed body, the rest 304). "
         f"Target: the last third grows less than {TARGET_MB:g} MB — **{'met' if ok else 'missed'}**.", "",
         "    " + r["command"], "",
-        "| RSS at start | RSS at end | peak | slope, whole run | slope, last third | growth, last third |",
+        f"| RSS after {r['warmup']:g} s warm-up | RSS at end | peak | slope, whole run | slope, last third | growth, last third |",
         "| --- | --- | --- | --- | --- | --- |",
         f"| {r['rss_start_mb']:.1f} MB | {r['rss_end_mb']:.1f} MB | {r['rss_peak_mb']:.1f} MB "
         f"| {r['slope_mb_per_min']:+.3f} MB/min | {r['last_third_slope_mb_per_min']:+.3f} MB/min "
