@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from attrs import field, frozen
 
+from ghcrawl.app_auth import AppSettings, app_settings
 from ghcrawl.credentials import Credential
 from ghcrawl.errors import ConfigError
 from ghcrawl.models import valid_login
@@ -43,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "status_endpoint": None,
     "log_format": "text",
     "outage_probe_max": 60.0,
+    "app_id": None,
+    "app_private_key_file": None,
+    "app_installations": None,
     "max_body_bytes": 32 * 1024 * 1024,
 }
 _INTS = {"max_depth", "concurrency", "max_attempts", "rate_limit_reserve", "max_body_bytes"}
@@ -78,6 +82,7 @@ class Config:
     outage_probe_max: float = 60.0
     max_body_bytes: int = 32 * 1024 * 1024
     credentials: tuple[Credential, ...] = field(repr=False, default=())
+    app: AppSettings | None = field(repr=False, default=None)
     warnings: tuple[str, ...] = ()
 
 
@@ -102,6 +107,7 @@ def load(
     _coerce(values)
     seeds = _seeds(values)
     creds = _credentials(values.get("token_file"), env, warnings)
+    app = app_settings(values, env, warnings)
     return Config(
         db=values["db"],
         api_url=_api_url(values["api_url"]),
@@ -125,6 +131,7 @@ def load(
         outage_probe_max=_at_least("outage_probe_max", values["outage_probe_max"], 1),
         max_body_bytes=_at_least("max_body_bytes", values["max_body_bytes"], 1024),
         credentials=tuple(creds),
+        app=app,
         warnings=tuple(warnings),
     )
 

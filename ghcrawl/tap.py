@@ -40,6 +40,9 @@ class Options(usage.Options):
         ["progress-interval", None, None, "Seconds between progress lines [default: 10]."],
         ["status-endpoint", None, None, "Twisted endpoint for /metrics and /status, e.g. tcp:8099:interface=127.0.0.1."],
         ["log-format", None, None, "text or json [default: text]."],
+        ["app-id", None, None, "GitHub App id or client id: crawl with the App's installation tokens."],
+        ["app-private-key-file", None, None, "PEM file holding the App's private key (never the key itself)."],
+        ["app-installations", None, None, "Comma-separated installation ids [default: every installation]."],
         ["outage-probe-max", None, None, "Longest wait in seconds between probes during an API outage [default: 60]."],
         ["max-body-bytes", None, None, "Largest answer body, decoded, before the task fails [default: 33554432]."],
     ]
@@ -75,7 +78,8 @@ class Options(usage.Options):
         }
         for key in ("token-file", "rate-limit-reserve", "secondary-limit-wait", "max-attempts", "refresh-after",
                     "ca-file", "request-timeout", "progress-interval", "status-endpoint", "log-format",
-                    "outage-probe-max", "max-body-bytes"):
+                    "outage-probe-max", "app-id", "app-private-key-file", "app-installations",
+                    "max-body-bytes"):
             flags[key.replace("-", "_")] = self[key]
         try:
             self.config = config_module.load(flags, os.environ, self["config"])
