@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     "ca_file": None,
     "status_endpoint": None,
     "log_format": "text",
+    "lease_timeout": 60.0,
+    "worker_name": None,
     "outage_probe_max": 60.0,
     "app_id": None,
     "app_private_key_file": None,
@@ -51,9 +53,9 @@ DEFAULTS: dict[str, Any] = {
 }
 _INTS = {"max_depth", "concurrency", "max_attempts", "rate_limit_reserve", "max_body_bytes"}
 _FLOATS = {"grace", "progress_interval", "request_timeout", "retry_base", "retry_max",
-           "poll_interval", "secondary_limit_wait", "refresh_after", "outage_probe_max"}
+           "poll_interval", "secondary_limit_wait", "refresh_after", "outage_probe_max", "lease_timeout"}
 _PATHS = {"db", "seeds_file", "token_file", "ca_file"}
-_STRINGS = {"api_url", "status_endpoint", "log_format"} | _PATHS
+_STRINGS = {"api_url", "status_endpoint", "log_format", "worker_name"} | _PATHS
 
 
 @frozen
@@ -80,6 +82,8 @@ class Config:
     status_endpoint: str | None
     log_format: str
     outage_probe_max: float = 60.0
+    lease_timeout: float = 60.0
+    worker_name: str | None = None  # None: host:pid of the running daemon
     max_body_bytes: int = 32 * 1024 * 1024
     credentials: tuple[Credential, ...] = field(repr=False, default=())
     app: AppSettings | None = field(repr=False, default=None)
@@ -129,6 +133,8 @@ def load(
         status_endpoint=values["status_endpoint"],
         log_format=_choice("log_format", values["log_format"], ("text", "json")),
         outage_probe_max=_at_least("outage_probe_max", values["outage_probe_max"], 1),
+        lease_timeout=_at_least("lease_timeout", values["lease_timeout"], 1),
+        worker_name=_worker_name(values["worker_name"]),
         max_body_bytes=_at_least("max_body_bytes", values["max_body_bytes"], 1024),
         credentials=tuple(creds),
         app=app,
@@ -188,6 +194,12 @@ def _choice(key: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ConfigError(f"{key} must be one of {', '.join(choices)}, not {value!r}")
     return value
+
+
+def _worker_name(name: str | None) -> str | None:
+    if name is not None and not (0 < len(name) <= 100 and name.isprintable() and name.strip() == name):
+        raise ConfigError(f"worker_name {name[:100]!r} must be 1 to 100 printable characters")
+    return name
 
 
 def _readable(key: str, path: str | None) -> str | None:
