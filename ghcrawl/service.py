@@ -26,6 +26,7 @@ from ghcrawl.github import Fetched, GitHub, Result, tls_policy
 from ghcrawl.metrics import Metrics
 from ghcrawl.monitor import Monitor
 from ghcrawl.notify import SystemdNotifier
+from ghcrawl.optout import OptOutWatch
 from ghcrawl.ratelimit import Budget, Pacer
 from ghcrawl.store import Store, open_store
 
@@ -62,6 +63,7 @@ class CrawlService(Service):
         self.pacer: Pacer | None = None
         self._http_pool: HTTPConnectionPool | None = None
         self._refresh: LoopingCall | None = None
+        self._optouts: OptOutWatch | None = None
         self._starting: Deferred[None] | None = None
 
     def startService(self) -> None:
@@ -101,8 +103,13 @@ class CrawlService(Service):
         credentials = await self._check_tokens(github)
         self.store = store = open_store(config.db, config.max_depth)
         await store.migrate()
+        await store.set_personal_data(config.personal_data)
+        self._optouts = OptOutWatch(store, clock, config.optout_file, config.poll_interval)
+        await self._optouts.start()
         await self._restore_budgets(store)
         recovered = await store.recover_leases()
+        for login in await store.opted_out(config.seeds):
+            self._log.warn("seed {login} refused: this person opted out", login=login)
         added = await store.add_seeds(config.seeds)
         reachable = await store.enqueue_reachable()
         refreshed = 0
@@ -124,9 +131,11 @@ class CrawlService(Service):
                                config.progress_interval, self._save_budgets)
         if config.status_endpoint:
             await self.monitor.listen(config.status_endpoint)
+        self._optouts.frontier = self.crawler
         if self.running:
             self.crawler.start()
             self.monitor.start()
+            self._optouts.run()
             if not config.once:
                 self._refresh = LoopingCall(self._requeue_stale)
                 self._refresh.clock = clock
@@ -239,6 +248,8 @@ class CrawlService(Service):
         self.notifier.stop_watchdog()
         if self._refresh is not None and self._refresh.running:
             self._refresh.stop()
+        if self._optouts is not None:
+            self._optouts.stop()
         if self.monitor is not None:
             await self.monitor.stop()
         if self.crawler is not None:

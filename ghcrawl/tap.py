@@ -40,6 +40,8 @@ class Options(usage.Options):
         ["progress-interval", None, None, "Seconds between progress lines [default: 10]."],
         ["status-endpoint", None, None, "Twisted endpoint for /metrics and /status, e.g. tcp:8099:interface=127.0.0.1."],
         ["log-format", None, None, "text or json [default: text]."],
+        ["personal-data", None, None, "true or false: store names, companies, blogs, locations, bios [default: true]."],
+        ["optout-file", None, None, "File of logins or ids of people never to fetch or store, re-read on change."],
     ]
 
     def __init__(self) -> None:
@@ -71,7 +73,8 @@ class Options(usage.Options):
             "once": True if self["once"] else None,
         }
         for key in ("token-file", "rate-limit-reserve", "secondary-limit-wait", "max-attempts", "refresh-after",
-                    "ca-file", "request-timeout", "progress-interval", "status-endpoint", "log-format"):
+                    "ca-file", "request-timeout", "progress-interval", "status-endpoint", "log-format",
+                    "personal-data", "optout-file"):
             flags[key.replace("-", "_")] = self[key]
         try:
             self.config = config_module.load(flags, os.environ, self["config"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from attrs import frozen
@@ -58,12 +59,14 @@ class FakeHub(Resource):
     isLeaf = True
     _log = Logger()
 
-    def __init__(self, graph: Graph, clock: IReactorTime, knobs: Knobs | None = None) -> None:
+    def __init__(self, graph: Graph, clock: IReactorTime, knobs: Knobs | None = None,
+                 request_log: Callable[[str], object] | None = None) -> None:
         super().__init__()
         self.graph = graph
         self.clock = clock
         self.knobs = knobs or Knobs()
-        self.api = Api(graph)
+        self.api = Api(graph, self.knobs.public_emails)
+        self._request_log = request_log
         self.budgets = Budgets(self.knobs.rate_window)
         self._stats = Stats()
         self._seq = 0
@@ -95,6 +98,8 @@ class FakeHub(Resource):
         if path.startswith("/__fakehub/"):
             return admin.render(self, request, path)
         endpoint = endpoint_of(path)
+        if self._request_log is not None:
+            self._request_log(f"{self.clock.seconds():.6f} {request.uri.decode('utf-8', 'replace')}\n")
         self._seq += 1
         self._stats.begin(endpoint)
         outcome = self._decide(request, path, endpoint, self._seq)

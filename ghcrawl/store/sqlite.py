@@ -18,6 +18,7 @@ from twisted.enterprise.adbapi import ConnectionPool, Transaction
 
 from ghcrawl.errors import StoreError
 from ghcrawl.models import Contribution, Repo, User
+from ghcrawl.store import privacy
 from ghcrawl.store.migrations import SCHEMA_FILES, SCHEMA_VERSION, ddl, statements
 from ghcrawl.store.records import (
     REPO_COLUMNS,
@@ -31,6 +32,7 @@ from ghcrawl.store.records import (
 )
 
 BUSY_TIMEOUT_MS = 10_000
+_USER_NAMES = [c.strip() for c in USER_COLUMNS.split(",")]
 
 def check_database(path: str) -> None:
     """Refuse, before anything is created, a path ghcrawl cannot use as its database."""
@@ -180,6 +182,26 @@ class Store:
         """Persist budget state so a restart loop cannot burst into a limit."""
         await self._pool.runInteraction(_save_budgets, rows, now)
 
+    async def set_personal_data(self, wanted: bool) -> None:
+        """Record the ``personal_data`` mode; refuses turning it back on (StoreError)."""
+        await self._pool.runInteraction(_privacy_write, privacy.set_personal_data, wanted)
+
+    async def opted_out(self, logins: Sequence[str]) -> list[str]:
+        """The logins among these that opted out (seeds refused)."""
+        return await self._pool.runInteraction(privacy.opted_out_logins, list(logins))
+
+    async def sync_optouts(self, entries: Sequence[str], now: str) -> list[privacy.Removed]:
+        """Make the opt-out file's entries the file's opt-outs, removing what the crawl holds of them."""
+        return await self._pool.runInteraction(_privacy_write, privacy.sync_file, list(entries), now)
+
+    async def optout_count(self) -> int:
+        """How many opt-outs are recorded; a change means someone was forgotten."""
+        return await self._pool.runInteraction(privacy.optout_count)
+
+    async def gone(self, task_ids: Sequence[int]) -> list[int]:
+        """Which claimed tasks were deleted meanwhile (their person was forgotten)."""
+        return await self._pool.runInteraction(privacy.held_tasks_gone, list(task_ids))
+
 
 
 def _migrate(conn: sqlite3.Connection) -> int:
@@ -211,6 +233,11 @@ def _migrate(conn: sqlite3.Connection) -> int:
         cur.close()
 
 
+def _privacy_write(txn: Transaction, write: Any, *args: Any) -> Any:
+    _begin(txn)
+    return write(txn, *args)
+
+
 def _recover_leases(txn: Transaction) -> int:
     _begin(txn)
     txn.execute("UPDATE tasks SET state = 'pending' WHERE state = 'leased'")
@@ -230,7 +257,7 @@ def _add_seeds(txn: Transaction, logins: list[str]) -> int:
     _begin(txn)
     txn.execute("SELECT COUNT(*) FROM tasks WHERE kind = 'user'")
     before = txn.fetchone()[0]
-    for login in logins:
+    for login in privacy.without_opted_out_logins(txn, logins):
         _add_user_task(txn, login, 0, 0.0)
     txn.execute("SELECT COUNT(*) FROM tasks WHERE kind = 'user'")
     return int(txn.fetchone()[0] - before)
@@ -276,7 +303,7 @@ def _claim(txn: Transaction, n: int, now: float) -> list[Task]:
         task_id, kind, key, url, first_url, depth, attempts = row
         tasks.append(Task(task_id, kind, key, url, first_url, depth, attempts, _validators(txn, url)))
     tasks.sort(key=lambda t: (t.depth, t.id))
-    return tasks
+    return privacy.claimable(txn, tasks)
 
 
 def _release(txn: Transaction, ids: list[int]) -> None:
@@ -320,7 +347,9 @@ def _advance(txn: Transaction, task: Task, next_url: str | None, now: float) -> 
 
 def _commit_user(txn: Transaction, task: Task, user: User, page: Page, max_depth: int) -> Task | None:
     _begin(txn)
-    values = [getattr(user, c.strip()) for c in USER_COLUMNS.split(",")]
+    if privacy.refused(txn, task, user.id, user.login):
+        return None
+    values = privacy.profile(txn, _USER_NAMES, [getattr(user, c) for c in _USER_NAMES])
     updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in USER_COLUMNS.split(",")[1:])
     txn.execute(
         f"INSERT INTO users ({USER_COLUMNS}, depth, fetched_at) VALUES ({', '.join('?' * 15)}) "
@@ -348,6 +377,8 @@ def _owner_depth(txn: Transaction, owner_id: int) -> int:
 
 def _commit_repos(txn: Transaction, task: Task, repos: list[Repo], page: Page) -> Task | None:
     _begin(txn)
+    if privacy.refused(txn, task):
+        return None
     owner_id = int(task.key)
     depth = _owner_depth(txn, owner_id)
     mine = [r for r in repos if r.owner_id == owner_id]
@@ -374,6 +405,9 @@ def _commit_contributors(
     txn: Transaction, task: Task, contributions: list[Contribution], page: Page, max_depth: int
 ) -> Task | None:
     _begin(txn)
+    if privacy.refused(txn, task):
+        return None
+    contributions = privacy.without_opted_out(txn, contributions)
     repo_id = int(task.key)
     txn.execute("SELECT owner_id FROM repos WHERE id = ?", (repo_id,))
     row = txn.fetchone()
@@ -442,6 +476,8 @@ def _relax(txn: Transaction, user_id: int, depth: int, max_depth: int) -> int:
 
 def _not_modified(txn: Transaction, task: Task, page: Page) -> Task | None:
     _begin(txn)
+    if privacy.refused(txn, task):
+        return None
     txn.execute("SELECT next_url FROM http_cache WHERE url = ? AND token_id = ?", (page.url, page.token_id))
     row = txn.fetchone()
     next_url = row[0] if row else None
