@@ -240,9 +240,9 @@ def _forget(args: argparse.Namespace, out: TextIO, now: float) -> int:
 
 def _forgotten(r: privacy.Removed) -> str:
     """One line saying what removing a person took out."""
-    name = f"{r.login} (id {r.user_id})" if r.user_id is not None and r.login else r.who
     if not r.anything:
-        return f"{name}: nothing stored; recorded as opted out"
+        return f"{r.who}: nothing stored; recorded as opted out"
+    name = f"{r.login} (id {r.user_id})"
     return (f"{name}: removed {r.users} user row, {r.repos} repositories, {r.repo_contributors} contributor rows "
             f"of those, {r.contributions} contributor rows elsewhere, {r.tasks} tasks, {r.validators} cached "
             "validators; recorded as opted out")
