@@ -71,6 +71,14 @@ def about(line: str, login: str, user_id: int, repos: set[int]) -> bool:
             or any(path.startswith(f"/repositories/{r}/") for r in repos))
 
 
+def crawled_all(db: str, t: dict[str, Any]) -> bool:
+    """Whether a running daemon has stored every contributor row of the truth."""
+    try:
+        return len(snapshot(db)["contributors"]) >= len(t["contributors"])
+    except sqlite3.Error:
+        return False  # not created yet
+
+
 def mentions(db: str, user_id: int) -> list[str]:
     """Rows anywhere in the database that still name this user id."""
     conn = sqlite3.connect(db, timeout=10)
@@ -178,12 +186,6 @@ class RunningDaemonTests(PrivacyCrawl):
                 found.append(u["id"])
         return found[:count]
 
-    def first_crawl_done(self) -> bool:
-        try:
-            return len(snapshot(self.db)["contributors"]) >= len(self.truth["contributors"])
-        except sqlite3.Error:
-            return False  # not created yet
-
     def effect_seen(self, count: int) -> bool:
         with open(os.path.join(self.dir, "crawl.log"), encoding="utf-8") as f:
             return any(json.loads(line).get("message") == f"opt-outs in effect: {count} recorded"
@@ -201,7 +203,7 @@ class RunningDaemonTests(PrivacyCrawl):
         proc = twistd(self.dir, "--config", config, "--api-url", self.hub.url, "--db", self.db,
                       "--log-format", "json", *[a for s in self.truth["seeds"] for a in ("--seed", s)])
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
-        wait_for(self.first_crawl_done, 90, "the first crawl")
+        wait_for(lambda: crawled_all(self.db, self.truth), 90, "the first crawl")
         self.assertTrue(mentions(self.db, first))
         with open(optfile, "a", encoding="utf-8") as f:
             f.write(f"  {self.by_id[first]['login'].upper()}   # asked on the list\nnot a login!\n")
@@ -279,7 +281,7 @@ class EmailTests(CrawlTestCase):
                                                                            "User-Agent": "test"}), timeout=10) as r:
             self.assertIn("@mail.example.net", json.loads(r.read())["email"])
         proc = self.crawl()
-        wait_for(lambda: len(snapshot(self.db)["contributors"]) == len(self.truth["contributors"]), 90, "the crawl")
+        wait_for(lambda: crawled_all(self.db, self.truth), 90, "the crawl")
         proc.send_signal(signal.SIGKILL)  # keep the WAL as the daemon left it
         proc.wait(10)
         emails = [f"{u['login'].lower().removesuffix('[bot]')}.{u['id']}@mail.example.net".encode()
