@@ -35,7 +35,7 @@ def parse(path: str, text: str) -> OptOutList:
     """Read entries from the file's text (lower-cased, duplicates dropped)."""
     entries: dict[str, None] = {}
     warnings = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         value = line.split("#", 1)[0].strip()
         if not value:
             continue

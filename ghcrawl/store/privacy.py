@@ -236,10 +236,12 @@ def _record(txn: Cursor, user_id: int | None, login: str | None, source: str, no
     salt = _salt(txn, create=True)
     assert salt is not None
     digest = login_hash(salt, login) if login else None
+    # NULLs spelled out rather than bound: "? IS NULL" has no type for PostgreSQL.
+    same_id = "user_id IS NULL" if user_id is None else "user_id = ?"
+    same_hash = "login_hash IS NULL" if digest is None else "login_hash = ?"
     txn.execute(
-        "SELECT 1 FROM optouts WHERE source = ? AND (user_id = ? OR (user_id IS NULL AND ? IS NULL)) "
-        "AND (login_hash = ? OR (login_hash IS NULL AND ? IS NULL))",
-        (source, user_id, user_id, digest, digest),
+        f"SELECT 1 FROM optouts WHERE source = ? AND {same_id} AND {same_hash}",
+        tuple(v for v in (source, user_id, digest) if v is not None),
     )
     if txn.fetchone() is None:
         txn.execute(
