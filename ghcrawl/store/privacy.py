@@ -202,7 +202,7 @@ def set_personal_data(txn: Cursor, wanted: bool) -> None:
         "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
         ("true" if wanted else "false",),
     )
-    if not wanted:
+    if not wanted and current is not False:
         txn.execute(f"UPDATE users SET {', '.join(c + ' = NULL' for c in PERSONAL_COLUMNS)}")
 
 
