@@ -308,7 +308,7 @@ def _purge(txn: Cursor, who: str, source: str, now: str) -> Removed:
 def forget(txn: Cursor, who: str, now: str) -> Removed:
     """Remove one person for good (``ghcrawl forget``) and recompute depths without them."""
     removed = _purge(txn, who, "forget", now)
-    if removed.anything:
+    if removed.repo_contributors:  # depth only flows through a person's repositories
         recompute_depths(txn)
     return removed
 
@@ -317,7 +317,7 @@ def sync_file(txn: Cursor, entries: Sequence[str], now: str) -> list[Removed]:
     """Make the file's opt-outs those of ``entries``, removing whatever the crawl holds of them."""
     txn.execute("DELETE FROM optouts WHERE source = 'file'")
     removed = [_purge(txn, who, "file", now) for who in entries]
-    if any(r.anything for r in removed):
+    if any(r.repo_contributors for r in removed):
         recompute_depths(txn)
     return [r for r in removed if r.anything]
 
