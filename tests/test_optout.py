@@ -100,6 +100,15 @@ class StoreRuleTests(SynchronousTestCase):
         privacy.sync_file(self.cur, [], "t")
         self.assertEqual(privacy.opted_out_logins(self.cur, ["bob", "carol"]), ["carol"])
 
+    def test_file_entry_keeps_its_id(self) -> None:
+        """A file entry keeps the id it was matched to across edits of the file, so a rename cannot bring them back."""
+        privacy.sync_file(self.cur, ["alice"], "t")
+        privacy.sync_file(self.cur, ["bob", "alice"], "t")
+        renamed = [Contribution(User(1, "alice-renamed", "User"), 1), Contribution(User(5, "eve", "User"), 1)]
+        self.assertEqual([c.user.id for c in privacy.without_opted_out(self.cur, renamed)], [5])
+        privacy.sync_file(self.cur, ["bob"], "t")
+        self.assertEqual(len(privacy.without_opted_out(self.cur, renamed)), 2)
+
     def test_salt_is_per_database(self) -> None:
         """Two databases hash the same login differently."""
         other = create_db(os.path.join(tempfile.mkdtemp(), "other.sqlite"))

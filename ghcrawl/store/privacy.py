@@ -250,19 +250,24 @@ def _record(txn: Cursor, user_id: int | None, login: str | None, source: str, no
         )
 
 
-def _like(prefix: str) -> str:
-    return prefix.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
-
-
 def _drop_validators(txn: Cursor, urls: Iterable[str], prefixes: Iterable[str]) -> int:
-    """Delete cached validators of these pages and of every page under these URL prefixes."""
+    """Delete cached validators of these pages and of every page under these URL prefixes (any case).
+
+    Prefixes of one length share one pass over the cache, so a person with many
+    repositories costs a few scans, not one per repository.
+    """
     removed = 0
-    for url in urls:
-        txn.execute("DELETE FROM http_cache WHERE lower(url) = ?", (url.lower(),))
+    for url in sorted(set(urls)):
+        txn.execute("DELETE FROM http_cache WHERE url = ?", (url,))
         removed += max(0, int(txn.rowcount))
+    by_length: dict[int, set[str]] = {}
     for prefix in prefixes:
-        txn.execute("DELETE FROM http_cache WHERE lower(url) LIKE ? ESCAPE '!'", (_like(prefix),))
-        removed += max(0, int(txn.rowcount))
+        by_length.setdefault(len(prefix), set()).add(prefix.lower())
+    for length, group in sorted(by_length.items()):
+        for chunk in _chunks(sorted(group)):
+            txn.execute(f"DELETE FROM http_cache WHERE lower(substr(url, 1, ?)) IN ({_marks(chunk)})",
+                        (length, *chunk))
+            removed += max(0, int(txn.rowcount))
     return removed
 
 
@@ -289,8 +294,8 @@ def _purge(txn: Cursor, who: str, source: str, now: str) -> Removed:
     logins = {who.lower(), (login or who).lower()}
     keys = [("user", k) for k in sorted(logins)] + [("contributors", str(i)) for i, _ in repos]
     keys += [("repos", str(user_id))] if user_id is not None else []
-    exact = {f"/users/{quote(k, safe='')}" for k in logins}
-    prefixes = {f"{u}/" for u in exact} | {f"{u}?" for u in exact}
+    exact = {f"/users/{quote(k, safe='')}" for k in {who, login or who}}
+    prefixes = {f"/users/{quote(k, safe='')}{end}" for k in logins for end in "/?"}
     prefixes |= {f"/user/{user_id}/"} if user_id is not None else set()
     for repo_id, full_name in repos:
         owner, _, name = full_name.partition("/")
@@ -301,7 +306,7 @@ def _purge(txn: Cursor, who: str, source: str, now: str) -> Removed:
         exact.update(u for row in txn.fetchall() for u in row)
         txn.execute("DELETE FROM tasks WHERE kind = ? AND key = ?", (kind, key))
         tasks += max(0, int(txn.rowcount))
-    validators = _drop_validators(txn, sorted(exact), sorted(prefixes))
+    validators = _drop_validators(txn, exact, prefixes)
     return Removed(who, user_id, login, users, repo_count, repo_rows, own, tasks, validators)
 
 
@@ -314,9 +319,26 @@ def forget(txn: Cursor, who: str, now: str) -> Removed:
 
 
 def sync_file(txn: Cursor, entries: Sequence[str], now: str) -> list[Removed]:
-    """Make the file's opt-outs those of ``entries``, removing whatever the crawl holds of them."""
-    txn.execute("DELETE FROM optouts WHERE source = 'file'")
-    removed = [_purge(txn, who, "file", now) for who in entries]
+    """Make the file's opt-outs those of ``entries``, removing whatever the crawl holds of anyone new.
+
+    Entries already recorded keep their rows (and the id learned for them); the
+    crawl's hooks have kept them out since, so they are not searched for again.
+    """
+    salt = _salt(txn, create=True)
+    assert salt is not None
+    hashes = {e: login_hash(salt, e) for e in entries}
+    ids = {int(e) for e in entries if e.isdigit()}
+    txn.execute("SELECT user_id, login_hash FROM optouts WHERE source = 'file'")
+    rows = [(None if u is None else int(u), h) for u, h in txn.fetchall()]
+    kept = [(u, h) for u, h in rows if h in hashes.values() or u in ids]
+    for u, h in set(rows) - set(kept):
+        if h is None:
+            txn.execute("DELETE FROM optouts WHERE source = 'file' AND login_hash IS NULL AND user_id = ?", (u,))
+        else:
+            txn.execute("DELETE FROM optouts WHERE source = 'file' AND login_hash = ?", (h,))
+    new = [e for e in entries if hashes[e] not in {h for _, h in kept} and not (e.isdigit() and int(e) in
+                                                                                   {u for u, _ in kept})]
+    removed = [_purge(txn, who, "file", now) for who in new]
     if any(r.repo_contributors for r in removed):
         recompute_depths(txn)
     return [r for r in removed if r.anything]
