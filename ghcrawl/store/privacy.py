@@ -271,43 +271,53 @@ def _drop_validators(txn: Cursor, urls: Iterable[str], prefixes: Iterable[str]) 
     return removed
 
 
+def _delete(txn: Cursor, sql: str, params: Sequence[Any]) -> int:
+    txn.execute(sql, tuple(params))
+    return max(0, int(txn.rowcount))
+
+
+def _delete_rows(txn: Cursor, user_id: int, repo_ids: list[int]) -> tuple[int, int, int, int]:
+    """Their repositories' contributor rows, their own rows, their repositories, their user row."""
+    of_repos = sum(_delete(txn, f"DELETE FROM contributors WHERE repo_id IN ({_marks(c)})", c)
+                   for c in _chunks(repo_ids))
+    own = _delete(txn, "DELETE FROM contributors WHERE user_id = ?", (user_id,))
+    repos = _delete(txn, "DELETE FROM repos WHERE owner_id = ?", (user_id,))
+    return of_repos, own, repos, _delete(txn, "DELETE FROM users WHERE id = ?", (user_id,))
+
+
+def _delete_work(txn: Cursor, keys: list[tuple[str, str]]) -> tuple[int, set[str]]:
+    """Delete these tasks; return how many, and the URLs they were at (whose validators go too)."""
+    count, urls = 0, set[str]()
+    for kind, key in keys:
+        txn.execute("SELECT url, first_url FROM tasks WHERE kind = ? AND key = ?", (kind, key))
+        urls.update(u for row in txn.fetchall() for u in row)
+        count += _delete(txn, "DELETE FROM tasks WHERE kind = ? AND key = ?", (kind, key))
+    return count, urls
+
+
 def _purge(txn: Cursor, who: str, source: str, now: str) -> Removed:
     """Delete one person's rows, work and validators, and record the opt-out; depths are left as they were."""
     user_id, login = _find(txn, who)
     _record(txn, user_id, login, source, now)
     repos: list[tuple[int, str]] = []
+    rows = (0, 0, 0, 0)
     if user_id is not None:
         txn.execute("SELECT id, full_name FROM repos WHERE owner_id = ?", (user_id,))
         repos = [(int(i), str(n)) for i, n in txn.fetchall()]
-    repo_rows = 0
-    for chunk in _chunks([i for i, _ in repos]):
-        txn.execute(f"DELETE FROM contributors WHERE repo_id IN ({_marks(chunk)})", tuple(chunk))
-        repo_rows += max(0, int(txn.rowcount))
-    own = users = repo_count = 0
-    if user_id is not None:
-        txn.execute("DELETE FROM contributors WHERE user_id = ?", (user_id,))
-        own = max(0, int(txn.rowcount))
-        txn.execute("DELETE FROM repos WHERE owner_id = ?", (user_id,))
-        repo_count = max(0, int(txn.rowcount))
-        txn.execute("DELETE FROM users WHERE id = ?", (user_id,))
-        users = max(0, int(txn.rowcount))
+        rows = _delete_rows(txn, user_id, [i for i, _ in repos])
     logins = {who.lower(), (login or who).lower()}
     keys = [("user", k) for k in sorted(logins)] + [("contributors", str(i)) for i, _ in repos]
     keys += [("repos", str(user_id))] if user_id is not None else []
-    exact = {f"/users/{quote(k, safe='')}" for k in {who, login or who}}
+    tasks, urls = _delete_work(txn, keys)
+    urls |= {f"/users/{quote(k, safe='')}" for k in {who, login or who}}
     prefixes = {f"/users/{quote(k, safe='')}{end}" for k in logins for end in "/?"}
     prefixes |= {f"/user/{user_id}/"} if user_id is not None else set()
     for repo_id, full_name in repos:
         owner, _, name = full_name.partition("/")
         prefixes |= {f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}/", f"/repositories/{repo_id}/"}
-    tasks = 0
-    for kind, key in keys:
-        txn.execute("SELECT url, first_url FROM tasks WHERE kind = ? AND key = ?", (kind, key))
-        exact.update(u for row in txn.fetchall() for u in row)
-        txn.execute("DELETE FROM tasks WHERE kind = ? AND key = ?", (kind, key))
-        tasks += max(0, int(txn.rowcount))
-    validators = _drop_validators(txn, exact, prefixes)
-    return Removed(who, user_id, login, users, repo_count, repo_rows, own, tasks, validators)
+    validators = _drop_validators(txn, urls, prefixes)
+    of_repos, own, repo_count, users = rows
+    return Removed(who, user_id, login, users, repo_count, of_repos, own, tasks, validators)
 
 
 def forget(txn: Cursor, who: str, now: str) -> Removed:
