@@ -80,13 +80,14 @@ def crawled_all(db: str, t: dict[str, Any]) -> bool:
 
 
 def mentions(db: str, user_id: int) -> list[str]:
-    """Rows anywhere in the database that still name this user id."""
+    """Rows that still name this user id (the opt-out record aside)."""
     conn = sqlite3.connect(db, timeout=10)
     try:
         found = []
         for sql in ("SELECT 'users' FROM users WHERE id = ?", "SELECT 'repos' FROM repos WHERE owner_id = ?",
                     "SELECT 'contributors' FROM contributors WHERE user_id = ?",
-                    "SELECT 'tasks' FROM tasks WHERE kind = 'repos' AND key = CAST(? AS TEXT)"):
+                    "SELECT 'tasks' FROM tasks WHERE kind = 'repos' AND key = CAST(? AS TEXT)",
+                    "SELECT 'http_cache' FROM http_cache WHERE url LIKE '/user/' || ? || '/%'"):
             found += [r[0] for r in conn.execute(sql, (user_id,))]
         return found
     finally:
