@@ -60,6 +60,12 @@ def _marks(values: Sequence[object]) -> str:
     return ", ".join("?" * len(values))
 
 
+def _each(txn: Cursor, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    """``executemany`` for any cursor, the command's PostgreSQL one included (it has only ``execute``)."""
+    for row in rows:
+        txn.execute(sql, tuple(row))
+
+
 def _setting(txn: Cursor, name: str) -> str | None:
     txn.execute("SELECT value FROM privacy_settings WHERE name = ?", (name,))
     row = txn.fetchone()
@@ -106,7 +112,7 @@ def _blocked(txn: Cursor, people: Sequence[tuple[int | None, str | None]]) -> li
     # An entry known by login learns the id, so a later rename cannot bring the person back.
     learned = [(i, hashes[login]) for (i, login), b in zip(people, blocked)
                if b and i is not None and i not in found_ids and login]
-    txn.executemany("UPDATE optouts SET user_id = ? WHERE login_hash = ? AND user_id IS NULL", learned)
+    _each(txn, "UPDATE optouts SET user_id = ? WHERE login_hash = ? AND user_id IS NULL", learned)
     return blocked
 
 
@@ -147,7 +153,7 @@ def claimable(txn: Cursor, tasks: list[T]) -> list[T]:
     if not tasks or not _any(txn):
         return tasks
     blocked = _blocked(txn, _task_people(txn, tasks))
-    txn.executemany("DELETE FROM tasks WHERE id = ?", [(t.id,) for t, b in zip(tasks, blocked) if b])  # type: ignore[attr-defined]
+    _each(txn, "DELETE FROM tasks WHERE id = ?", [(t.id,) for t, b in zip(tasks, blocked) if b])  # type: ignore[attr-defined]
     return [t for t, b in zip(tasks, blocked) if not b]
 
 
@@ -378,12 +384,14 @@ def recompute_depths(txn: Cursor) -> int:
                     following.append(int(user_id))
         level = sorted(following)
     changed = [(i, current[i][0], d) for i, d in found.items() if i in current and current[i][1] != d]
-    txn.executemany("UPDATE users SET depth = ? WHERE id = ?", [(d, i) for i, _, d in changed])
-    txn.executemany(
+    _each(txn, "UPDATE users SET depth = ? WHERE id = ?", [(d, i) for i, _, d in changed])
+    _each(
+        txn,
         "UPDATE tasks SET depth = ? WHERE (kind = 'user' AND key = ?) OR (kind = 'repos' AND key = ?)",
         [(d, login.lower(), str(i)) for i, login, d in changed],
     )
-    txn.executemany(
+    _each(
+        txn,
         "UPDATE tasks SET depth = ? WHERE kind = 'contributors' AND key IN "
         "(SELECT CAST(id AS TEXT) FROM repos WHERE owner_id = ?)",
         [(d, i) for i, _, d in changed],
