@@ -13,7 +13,7 @@ from ghcrawl.config import load
 from ghcrawl.errors import ConfigError, StoreError
 from ghcrawl.models import Contribution, User
 from ghcrawl.optout import OptOutFile, parse
-from ghcrawl.store import Page, Task, privacy, sqlite
+from ghcrawl.store import privacy
 from tests.test_export import create_db
 
 LOGINS = st.from_regex(r"\A[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,20}\Z")
@@ -117,26 +117,3 @@ class StoreRuleTests(SynchronousTestCase):
         privacy.forget(other.cursor(), "zed", "t")
         hashes = {c.execute("SELECT login_hash FROM optouts").fetchone()[0] for c in (self.conn, other)}
         self.assertEqual(len(hashes), 2)
-
-    def test_page_for_someone_forgotten_meanwhile(self) -> None:
-        """A page fetched for a person forgotten while it was in flight is dropped, and later listings skip them."""
-        sqlite._add_seeds(self.cur, ["carol", "bob"])  # type: ignore[arg-type]
-        self.cur.execute("COMMIT")
-        claimed = {t.key: t for t in sqlite._claim(self.cur, 10, 1.0)}  # type: ignore[arg-type]
-        self.cur.execute("COMMIT")
-        privacy.forget(self.cur, "Carol", "t")
-        page = Page("/users/carol", None, 2.0, "t")
-        carol = User(3, "carol", "User", name="C")
-        self.assertIsNone(sqlite._commit_user(self.cur, claimed["carol"], carol, page, 1))  # type: ignore[arg-type]
-        self.cur.execute("COMMIT")
-        self.assertEqual(self.cur.execute("SELECT COUNT(*) FROM users WHERE id = 3").fetchone()[0], 0)
-        self.assertEqual(sqlite._add_seeds(self.cur, ["CAROL"]), 0)  # type: ignore[arg-type]
-        self.cur.execute("COMMIT")
-        self.cur.execute("INSERT INTO repos (id, owner_id, full_name, name, fork) VALUES (10, 1, 'Alice/x', 'x', 0)")
-        self.cur.execute("INSERT INTO tasks (kind, key, first_url, url, depth, state) VALUES "
-                         "('contributors', '10', '/r', '/r', 0, 'leased')")
-        task = Task(int(self.cur.lastrowid or 0), "contributors", "10", "/r", "/r", 0, 0, {})
-        listing = [Contribution(User(3, "carol", "User"), 5), Contribution(User(2, "bob", "User"), 7)]
-        sqlite._commit_contributors(self.cur, task, listing, Page("/r", None, 3.0, "t"), 1)  # type: ignore[arg-type]
-        self.cur.execute("COMMIT")
-        self.assertEqual(self.cur.execute("SELECT user_id FROM contributors").fetchall(), [(2,)])
