@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 
-def truth(users: int, max_depth: int, seed: int = 1) -> dict[str, Any]:
+def truth(users: int, max_depth: int, seed: int = 1, empty_repos: float = 0.0) -> dict[str, Any]:
     """``ghcrawl-fakehub truth`` for a graph: seeds, rows and the minimum request count."""
     cmd = [
         sys.executable,
@@ -22,6 +22,8 @@ def truth(users: int, max_depth: int, seed: int = 1) -> dict[str, Any]:
         str(users),
         "--max-depth",
         str(max_depth),
+        "--empty-repos",
+        str(empty_repos),
     ]
     return json.loads(subprocess.run(cmd, capture_output=True, check=True, timeout=120).stdout)
 

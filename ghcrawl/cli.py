@@ -25,6 +25,8 @@ from ghcrawl.store import privacy
 
 PROG = "ghcrawl"
 STATES = ("pending", "leased", "done", "failed")
+#: Smallest and largest fake graph the demo crawls (the fakehub needs 50 users for its edge cases).
+DEMO_USERS = (50, 100_000)
 
 
 class CommandError(GhcrawlError):
@@ -54,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--db", required=True, metavar="PATH", help="the crawl's SQLite database")
     demo = commands.add_parser("demo", help="crawl an offline fake GitHub end to end, then show the status")
     demo.add_argument("--dir", default="ghcrawl-demo", metavar="DIR", help="where the demo's files go [default: ghcrawl-demo]")
-    demo.add_argument("--users", type=int, default=300, help="size of the fake graph [default: 300]")
+    demo.add_argument("--users", default="300", metavar="N",
+                      help=f"size of the fake graph, {DEMO_USERS[0]} to {DEMO_USERS[1]} [default: 300]")
     return parser
 
 
@@ -81,7 +84,13 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
 def _demo(args: argparse.Namespace, out: TextIO, now: float) -> int:
     from ghcrawl import demo
 
-    args.db = demo.run(args.dir, max(50, args.users), out)
+    try:
+        users = int(args.users)
+    except ValueError:
+        users = -1
+    if not DEMO_USERS[0] <= users <= DEMO_USERS[1]:
+        raise CommandError(f"--users must be an integer from {DEMO_USERS[0]} to {DEMO_USERS[1]}, not {args.users!r}")
+    args.db = demo.run(args.dir, users, out)
     args.json = False
     return _status(args, out, time.time())
 

@@ -44,10 +44,11 @@ DEFAULTS: dict[str, Any] = {
     "log_format": "text",
     "personal_data": True,
     "optout_file": None,
+    "outage_probe_max": 60.0,
 }
 _INTS = {"max_depth", "concurrency", "max_attempts", "rate_limit_reserve"}
 _FLOATS = {"grace", "progress_interval", "request_timeout", "retry_base", "retry_max",
-           "poll_interval", "secondary_limit_wait", "refresh_after"}
+           "poll_interval", "secondary_limit_wait", "refresh_after", "outage_probe_max"}
 _PATHS = {"db", "seeds_file", "token_file", "ca_file", "optout_file"}
 _BOOLS = ("once", "personal_data")
 _STRINGS = {"api_url", "status_endpoint", "log_format"} | _PATHS
@@ -78,6 +79,7 @@ class Config:
     log_format: str
     personal_data: bool = True
     optout_file: str | None = None
+    outage_probe_max: float = 60.0
     credentials: tuple[Credential, ...] = field(repr=False, default=())
     warnings: tuple[str, ...] = ()
 
@@ -125,6 +127,7 @@ def load(
         log_format=_choice("log_format", values["log_format"], ("text", "json")),
         personal_data=values["personal_data"],
         optout_file=_readable("optout_file", values["optout_file"]),
+        outage_probe_max=_at_least("outage_probe_max", values["outage_probe_max"], 1),
         credentials=tuple(creds),
         warnings=tuple(warnings),
     )

@@ -26,6 +26,7 @@ from ghcrawl.errors import BadCredentials, FetchError, RateLimited, StoreError
 from ghcrawl.github import Final, GitHub, Moved, NotModified, Result, Validators
 from ghcrawl.metrics import Metrics, reason_class
 from ghcrawl.models import Contribution, Repo, User, items_of
+from ghcrawl.outage import Outage
 from ghcrawl.ratelimit import Budget, Pacer
 from ghcrawl.store import Page, Store, Task
 
@@ -62,6 +63,8 @@ class Crawler:
         on_first_claim: Callable[[], None] = lambda: None,
         metrics: Metrics | None = None,
         rng: random.Random | None = None,
+        outage_probe_max: float = 60.0,
+        on_outage: Callable[[], None] = lambda: None,
     ) -> None:
         self._store, self._github, self._pacer, self._clock = store, github, pacer, clock
         self._credentials = credentials
@@ -71,6 +74,9 @@ class Crawler:
         self._on_first_claim: Callable[[], None] | None = on_first_claim
         self._metrics = metrics or Metrics()
         self._rng = rng or random.Random()
+        probe_cred = next((c for creds in credentials.values() for c in creds), None)
+        self.outage = Outage(clock, lambda: github.probe(probe_cred), probe_max=outage_probe_max,
+                             metrics=self._metrics, on_change=lambda: self._outage_changed(on_outage))
         # Tasks running at once: the requests in flight plus as many pages being stored.
         # The bound keeps what a kill -9 can cost (answers fetched, not yet stored) small.
         self._slots = DeferredSemaphore(2 * pacer.max_concurrency)
@@ -108,6 +114,7 @@ class Crawler:
     def stop_claiming(self) -> None:
         """Take no new work; tasks in flight finish their current page."""
         self._running = False
+        self.outage.stop()
         if self._wake_call is not None and self._wake_call.active():
             self._wake_call.cancel()
         self._wake_call = None
@@ -139,10 +146,14 @@ class Crawler:
             self._wake_call.cancel()
         self._wake_call = self._clock.callLater(delay, self._pump)
 
+    def _outage_changed(self, on_outage: Callable[[], None]) -> None:
+        on_outage()
+        self._wake()  # an outage's end: resume at once
+
     def _pump(self) -> None:
         self._wake_call = None
-        if not self._running:
-            return
+        if not self._running or self.outage.active:
+            return  # the outage's end wakes the loop again
         now = self._clock.seconds()
         allowed, ask_again = self._pacer.allowance(now)
         allowed = min(allowed, self._slots.tokens)
@@ -185,6 +196,7 @@ class Crawler:
         if due is None and self._once and not busy:
             self._log.info("frontier drained: no work is pending")
             self._running = False
+            self.outage.stop()
             self._on_finished()
         elif due is None or busy:
             self._wake(self._poll_interval)
@@ -234,13 +246,18 @@ class Crawler:
             token_id = cred.token_id if cred else "anonymous"
             cached = current.validators.get(token_id)
             self.requests += 1
+            sent = self._clock.seconds()
             try:
                 try:
                     result = await self._github.fetch(
                         current.url, budget, cred, Validators(cached[0], cached[1]) if cached else None
                     )
+                except (RateLimited, BadCredentials):
+                    self.outage.answered(sent)
+                    raise
                 finally:
                     self._wake()  # the request's slot is free while its page is being stored
+                self.outage.answered(sent)
                 following = await self._apply(current, result, token_id)
             except RateLimited as e:
                 self._metrics.waits.labels("secondary" if e.secondary else "primary").inc()
@@ -254,10 +271,18 @@ class Crawler:
                 self._retire(budget, cred, str(e))
                 await self._store.retry(current, self._clock.seconds(), str(e), attempt=False, now=self._clock.seconds())
                 return
-            except (FetchError, StoreError) as e:
-                await self._retry_or_fail(current, str(e), getattr(e, "retryable", False))
+            except FetchError as e:
+                if e.outage and not await self.outage.failed(current.id, e.reason):
+                    # The API is out, not this URL: back without spending an attempt.
+                    await self._store.retry(current, self._clock.seconds(), e.reason, attempt=False,
+                                            now=self._clock.seconds())
+                    return
+                await self._retry_or_fail(current, str(e), e.retryable)
                 return
-            if following is not None and not self._running:
+            except StoreError as e:
+                await self._retry_or_fail(current, str(e), False)
+                return
+            if following is not None and (not self._running or self.outage.active):
                 await self._store.release([following.id])
                 return
 

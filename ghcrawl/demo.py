@@ -23,6 +23,9 @@ from ghcrawl.fakehub import Graph, truth
 
 def run(folder: str, users: int, out: TextIO) -> str:
     """Crawl a fakehub of ``users`` users into ``folder``; return the database path."""
+    # The crawl runs with the folder as its working directory: every path handed to it
+    # (database, token file) must not depend on the caller's.
+    folder = os.path.abspath(folder)
     os.makedirs(folder, exist_ok=True)
     db = os.path.join(folder, "demo.sqlite")
     for suffix in ("", "-wal", "-shm"):

@@ -16,12 +16,18 @@ class StoreError(GhcrawlError):
 
 
 class FetchError(GhcrawlError):
-    """A request did not produce a usable answer; the task is retried or failed."""
+    """A request did not produce a usable answer; the task is retried or failed.
 
-    def __init__(self, reason: str, *, retryable: bool = True) -> None:
+    ``outage`` marks failures that may be the whole API's (transport errors,
+    timeouts, 5xx) rather than this URL's: they count only once the API is
+    seen answering other requests.
+    """
+
+    def __init__(self, reason: str, *, retryable: bool = True, outage: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
+        self.outage = outage
 
 
 class RateLimited(GhcrawlError):

@@ -164,7 +164,7 @@ class GitHub:
                 raise FetchError(
                     f"TLS verification of {urlsplit(url).netloc} failed ({_describe(e)}); "
                     "set ca_file to the CA that signed it", retryable=False) from None
-            raise FetchError(f"connection: {_describe(e)}") from None
+            raise FetchError(f"connection: {_describe(e)}", outage=True) from None
         if self._metrics is not None:
             self._metrics.answered(url, answer[0], self._clock.seconds() - started)
         return answer
@@ -194,7 +194,17 @@ class GitHub:
         if final:
             return Final(final, f"{status} {_message(body)}")
         retryable = status >= 500 or status in (202, 408)
-        raise FetchError(f"HTTP {status} {_message(body)}", retryable=retryable)
+        raise FetchError(f"HTTP {status} {_message(body)}", retryable=retryable, outage=status >= 500)
+
+    async def probe(self, cred: Credential | None) -> str | None:
+        """Ask the free ``/rate_limit`` whether the API answers: None if it does, else why not."""
+        try:
+            await self.fetch("/rate_limit", Budget("probe", in_flight=1), cred)
+        except FetchError as e:
+            return e.reason if e.outage else None
+        except (RateLimited, BadCredentials):
+            return None
+        return None
 
     def _forbidden(self, status: int, headers: Headers, body: bytes, budget: Budget) -> Result:
         now = self._clock.seconds()

@@ -45,6 +45,9 @@ class Metrics:
         self.stored = Gauge("ghcrawl_stored", "Rows in the database, by table.", ["table"], registry=registry)
         self.in_flight = Gauge("ghcrawl_in_flight", "Requests in flight.", registry=registry)
         self.concurrency = Gauge("ghcrawl_concurrency", "Current adaptive concurrency cap.", registry=registry)
+        self.outage = Gauge("ghcrawl_outage", "1 while the API is out and fetching is paused.", registry=registry)
+        self.outages = Counter("ghcrawl_outages", "API outages waited out (or being waited out).",
+                               registry=registry)
 
     def answered(self, url: str, status: int | str, seconds: float) -> None:
         """Count one exchange with GitHub."""

@@ -38,8 +38,9 @@ class Monitor:
         """The current status document (also ``GET /status``)."""
         counts = await self._store.progress()
         by_depth = await self._store.by_depth()
-        return self._progress.status(self._reactor.seconds(), counts, by_depth, self._crawler.requests,
-                                     self._crawler.in_flight, self._pacer)
+        now = self._reactor.seconds()
+        return self._progress.status(now, counts, by_depth, self._crawler.requests,
+                                     self._crawler.in_flight, self._pacer, self._crawler.outage.describe(now))
 
     async def listen(self, endpoint: str) -> None:
         """Serve /metrics, /status and the status page on a Twisted endpoint string."""

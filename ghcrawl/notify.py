@@ -61,18 +61,19 @@ class SystemdNotifier:
         """Whether systemd asked for notifications (NOTIFY_SOCKET names a usable socket)."""
         return self._address is not None
 
-    def ready(self) -> None:
-        """Startup is over: systemd marks the unit active and starts its dependents."""
-        self.send("READY=1")
+    def ready(self, status: str | None = None) -> None:
+        """Startup is over: systemd marks the unit active and starts its dependents; say what is crawled."""
+        self.send("READY=1" + ("\nSTATUS=" + " ".join(status.splitlines()) if status else ""))
 
     def status(self, text: str) -> None:
         """Show one line of progress in ``systemctl status``."""
         self.send("STATUS=" + " ".join(text.splitlines()))
 
-    def stopping(self, extend_seconds: float) -> None:
+    def stopping(self, extend_seconds: float, status: str | None = None) -> None:
         """Shutdown has begun; ask for ``extend_seconds`` more before systemd kills us."""
         usec = max(0, int(extend_seconds * 1_000_000))
-        self.send(f"STOPPING=1\nEXTEND_TIMEOUT_USEC={usec}")
+        shown = "\nSTATUS=" + " ".join(status.splitlines()) if status else ""
+        self.send(f"STOPPING=1\nEXTEND_TIMEOUT_USEC={usec}{shown}")
 
     def start_watchdog(self) -> bool:
         """Ping the watchdog every WATCHDOG_USEC/2 if systemd set one for us; tell whether it runs."""

@@ -27,7 +27,7 @@ class Progress:
 
     def status(
         self, now: float, counts: dict[str, int], by_depth: list[tuple[int, str, str, int]],
-        requests: int, in_flight: int, pacer: Pacer,
+        requests: int, in_flight: int, pacer: Pacer, outage: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The status document of ``/status``, ``ghcrawl status`` and the progress line."""
         self._samples.append((now, requests, counts.get("done", 0)))
@@ -57,6 +57,7 @@ class Progress:
             "concurrency": pacer.concurrency,
             "rate_limit": budgets,
             "paused_until": pacer.paused_until,
+            "outage": outage,
             "eta": _eta(now, depths, task_rate, requests, counts.get("done", 0), pacer),
         }
 
@@ -102,7 +103,10 @@ def line(status: dict[str, Any]) -> str:
     budget = sum(b["remaining"] or 0 for b in status["rate_limit"])
     reset = max((b["reset_at"] - status["time"] for b in status["rate_limit"]), default=0.0)
     f = status["frontier"]
-    return (
+    outage = status.get("outage")
+    # First, so a truncated STATUS= still shows it.
+    down = f"outage since {outage['since_iso']} ({outage['reason'][:80]}); " if outage else ""
+    return down + (
         f"{status['users']} users, {status['repos']} repos, {status['contributors']} contributor rows; "
         f"{f['pending']} pending, {status['in_flight']} in flight, {f['failed']} failed; "
         f"{status['requests_per_second']:.1f} req/s; rate limit {budget} left, reset in {max(0.0, reset):.0f}s; "

@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
 
+from ghcrawl import summary
 from ghcrawl.config import Config
 from ghcrawl.crawler import Crawler
 from ghcrawl.credentials import Credential
@@ -124,8 +125,9 @@ class CrawlService(Service):
             store, github, self.pacer, clock, credentials,
             max_attempts=config.max_attempts, retry_base=config.retry_base, retry_max=config.retry_max,
             poll_interval=config.poll_interval, once=config.once,
-            on_finished=self._stop_reactor, on_fatal=self.fatal, on_limited=self._save_budgets_soon,
+            on_finished=self._finished, on_fatal=self.fatal, on_limited=self._save_budgets_soon,
             on_first_claim=self._ready, metrics=self.metrics,
+            outage_probe_max=config.outage_probe_max, on_outage=self._report_soon,
         )
         self.monitor = Monitor(clock, store, self.crawler, self.pacer, self.metrics, self.notifier,
                                config.progress_interval, self._save_budgets)
@@ -226,9 +228,37 @@ class CrawlService(Service):
             self.crawler.poke()
 
     def _ready(self) -> None:
-        """Database open and the first batch claimed: tell systemd, start the watchdog."""
-        self.notifier.ready()
+        """Database open and the first batch claimed: tell systemd what is crawled, start the watchdog."""
+        announcing = Deferred.fromCoroutine(self._announce())
+        announcing.addErrback(lambda f: self._log.failure("could not announce readiness", f))
+
+    async def _announce(self) -> None:
+        assert self.store is not None
+        counts = await self.store.progress()
+        self.notifier.ready(summary.ready_line(counts, self.config.seeds, self.config.db))
         self.notifier.start_watchdog()
+        if not any(counts.get(s, 0) for s in ("pending", "leased", "done", "failed")) and not self.config.once:
+            self._log.warn("{waiting}", waiting=summary.waiting_line(self.config.db))
+
+    def _report_soon(self) -> None:
+        """An outage began or ended: show it in STATUS= and the gauges now, not at the next tick."""
+        if self.monitor is not None:
+            reporting = Deferred.fromCoroutine(self.monitor.report())
+            reporting.addErrback(lambda f: self._log.failure("could not report the outage", f))
+
+    def _finished(self) -> None:
+        """``--once`` ran out of work: exit 0, or 3 when tasks are left failed."""
+        closing = Deferred.fromCoroutine(self._close_once())
+        closing.addErrback(lambda f: self._log.failure("could not count failed tasks", f))
+        closing.addBoth(lambda _: self._stop_reactor())
+
+    async def _close_once(self) -> None:
+        assert self.store is not None
+        failed, reason = await self.store.failures()
+        line = summary.failed_line(failed, reason)
+        if line is not None:
+            self._log.error("{line}", line=line)
+            self.exit_code = 3
 
     async def _save_budgets(self) -> None:
         if self.store is not None and self.pacer is not None:
@@ -244,7 +274,8 @@ class CrawlService(Service):
     async def _stop(self) -> None:
         if self._starting is not None and not self._starting.called:
             self._starting.cancel()
-        self.notifier.stopping(self.config.grace + STOP_SLACK + 5)
+        in_flight = self.crawler.in_flight if self.crawler is not None else 0
+        self.notifier.stopping(self.config.grace + STOP_SLACK + 5, f"stopping: draining {in_flight} requests")
         self.notifier.stop_watchdog()
         if self._refresh is not None and self._refresh.running:
             self._refresh.stop()

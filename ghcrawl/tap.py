@@ -21,7 +21,7 @@ class Options(usage.Options):
     """``twistd ghcrawl`` flags; each overrides the same key of the TOML file."""
 
     synopsis = "[--config FILE] [--db PATH] [--api-url URL] [--seed LOGIN]... [options]"
-    optFlags = [["once", None, "Exit 0 once no work is pending (batch runs, cron, tests)."]]
+    optFlags = [["once", None, "Exit once no work is pending: 0, or 3 if tasks are left failed (batch runs, cron)."]]
     optParameters = [
         ["config", "c", None, "TOML configuration file."],
         ["db", None, None, "SQLite database path [default: ghcrawl.sqlite]."],
@@ -42,6 +42,7 @@ class Options(usage.Options):
         ["log-format", None, None, "text or json [default: text]."],
         ["personal-data", None, None, "true or false: store names, companies, blogs, locations, bios [default: true]."],
         ["optout-file", None, None, "File of logins or ids of people never to fetch or store, re-read on change."],
+        ["outage-probe-max", None, None, "Longest wait in seconds between probes during an API outage [default: 60]."],
     ]
 
     def __init__(self) -> None:
@@ -74,7 +75,7 @@ class Options(usage.Options):
         }
         for key in ("token-file", "rate-limit-reserve", "secondary-limit-wait", "max-attempts", "refresh-after",
                     "ca-file", "request-timeout", "progress-interval", "status-endpoint", "log-format",
-                    "personal-data", "optout-file"):
+                    "personal-data", "optout-file", "outage-probe-max"):
             flags[key.replace("-", "_")] = self[key]
         try:
             self.config = config_module.load(flags, os.environ, self["config"])
@@ -120,7 +121,7 @@ def _arm_hard_exit() -> None:
 
 
 def _exit_status(reactor: Any, service: CrawlService) -> None:
-    """Exit 0 after a clean drain, non-zero after a fatal error."""
+    """Exit 0 after a clean drain, 1 after a fatal error, 3 when `--once` left tasks failed."""
     # twistd re-raises the stop signal after the reactor returns, which would turn
     # a clean drain into "killed by SIGTERM"; a drained crawl is a success.
     reactor._exitSignal = None

@@ -354,7 +354,11 @@ function tick(limit) {
   set("reset", (limit ? "of " + num(limit) + " \\u00b7 " : "") + reset);
   set("updated", "updated " + new Date(last.time * 1000).toLocaleTimeString("en-GB"));
   const state = $("state");
-  if (last.paused_until && last.paused_until > t) {
+  if (last.outage) {
+    state.textContent = "outage since " + new Date(last.outage.since * 1000).toLocaleTimeString("en-GB") +
+        " (" + duration(t - last.outage.since) + "): " + last.outage.reason;
+    state.className = "paused";
+  } else if (last.paused_until && last.paused_until > t) {
     state.textContent = "paused " + duration(last.paused_until - t);
     state.className = "paused";
   } else if (state.className !== "down") {

@@ -61,3 +61,31 @@ class CliTests(SynchronousTestCase):
         self.assertEqual(set(result) - {"edge_cases"},
                          {"seeds", "max_depth", "users", "repos", "contributors", "min_requests"})
         self.assertGreater(result["min_requests"], 0)
+
+    def test_serve_help_documents_every_option(self) -> None:
+        """Every option of ``serve`` carries a help text, and ``serve --help`` shows it."""
+        import argparse
+
+        from ghcrawl.fakehub.cli import _parser
+
+        sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+        serve = sub.choices["serve"]
+        undocumented = [a.option_strings[0] for a in serve._actions if a.option_strings and not a.help]
+        self.assertEqual(undocumented, [])
+        out = subprocess.run([sys.executable, "-m", "ghcrawl.fakehub", "serve", "--help"], capture_output=True,
+                             text=True, env=_env(), timeout=30, check=True).stdout
+        self.assertIn("share of ordinary repositories that are empty", " ".join(out.split()))
+
+    def test_empty_repos_share_reaches_the_truth(self) -> None:
+        """``truth --empty-repos`` makes that share of ordinary repositories empty (fewer contributor rows)."""
+        def truth(*extra: str) -> dict:  # type: ignore[type-arg]
+            out = subprocess.run([sys.executable, "-m", "ghcrawl.fakehub", "truth", "--users", "200", *extra],
+                                 capture_output=True, text=True, env=_env(), timeout=60, check=True).stdout
+            return json.loads(out)  # type: ignore[no-any-return]
+
+        plain, empty = truth(), truth("--empty-repos", "0.5")
+        self.assertLess(len(empty["contributors"]), len(plain["contributors"]) * 0.8)
+        bad = subprocess.run([sys.executable, "-m", "ghcrawl.fakehub", "truth", "--empty-repos", "2"],
+                             capture_output=True, text=True, env=_env(), timeout=30)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("--empty-repos must be between 0 and 1", bad.stderr)

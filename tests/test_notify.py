@@ -50,6 +50,16 @@ class NotifySocketTests(SynchronousTestCase):
         notifier.ready()
         self.assertEqual(self.received(), ["READY=1"])
 
+    def test_ready_with_status(self) -> None:
+        """ready(status) sends READY=1 and a one-line STATUS= in the same datagram."""
+        self.notifier().ready("crawling from a\n3 tasks pending")
+        self.assertEqual(self.received(), ["READY=1\nSTATUS=crawling from a 3 tasks pending"])
+
+    def test_stopping_with_status(self) -> None:
+        """stopping(extend, status) says what the stop is doing along with STOPPING=1."""
+        self.notifier().stopping(1, "stopping: draining 4 requests")
+        self.assertEqual(self.received(), ["STOPPING=1\nEXTEND_TIMEOUT_USEC=1000000\nSTATUS=stopping: draining 4 requests"])
+
     def test_status_is_one_line(self) -> None:
         """status() folds a multi-line text into a single STATUS= line."""
         self.notifier().status("crawling\n12 pending")

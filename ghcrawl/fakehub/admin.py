@@ -36,14 +36,35 @@ def _arg(request: Request, name: bytes, default: str) -> str:
 
 
 def render(hub: FakeHub, request: Request, path: str) -> bytes:
-    """Stats, stats reset and mutation; anything else is a 404."""
+    """Stats, stats reset, mutation, outages and broken paths; anything else is a 404.
+
+    ``POST /__fakehub/outage?status=503&seconds=45`` answers 503 to every API
+    request (``/rate_limit`` too) for 45 s; ``POST /__fakehub/break?path=/repos/o/r/contributors&status=502``
+    makes one path fail until it is posted again with ``status=0``.
+    """
     request.setHeader(b"content-type", b"application/json; charset=utf-8")
+    try:
+        return _act(hub, request, path)
+    except ValueError as e:
+        request.setResponseCode(400)
+        return dumps({"message": str(e)})
+
+
+def _act(hub: FakeHub, request: Request, path: str) -> bytes:
     action = (request.method, path.rstrip("/"))
     if action == (b"GET", "/__fakehub/stats"):
         return dumps(hub.stats())
     if action == (b"POST", "/__fakehub/reset-stats"):
         hub.reset_stats()
         return dumps(hub.stats())
+    if action == (b"POST", "/__fakehub/outage"):
+        status, seconds = int(_arg(request, b"status", "503")), float(_arg(request, b"seconds", "3600"))
+        hub.breakage.outage(status, seconds, hub.clock.seconds())
+        return dumps({"status": status, "seconds": seconds})
+    if action == (b"POST", "/__fakehub/break"):
+        path, status = _arg(request, b"path", ""), int(_arg(request, b"status", "502"))
+        hub.breakage.break_path(path, status)
+        return dumps({"path": path, "status": status})
     if action == (b"POST", "/__fakehub/mutate"):
         share = float(_arg(request, b"share", "0.1"))
         seed = int(_arg(request, b"seed", "2"))

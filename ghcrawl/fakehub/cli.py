@@ -63,42 +63,56 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the fake API on 127.0.0.1")
     truth_cmd = sub.add_parser("truth", help="print what a perfect crawl stores")
     for cmd in (serve, truth_cmd):
-        cmd.add_argument("--seed", type=int, default=1)
-        cmd.add_argument("--users", type=int, default=1000)
-        cmd.add_argument("--mutate", type=float, default=0.0, metavar="SHARE")
-        cmd.add_argument("--mutate-seed", type=int, default=2)
+        cmd.add_argument("--seed", type=int, default=1, help="graph seed: same seed, same graph [default: 1]")
+        cmd.add_argument("--users", type=int, default=1000, help="users in the graph, at least 50 [default: 1000]")
+        cmd.add_argument("--mutate", type=float, default=0.0, metavar="SHARE",
+                         help="drift this share of users and repositories before serving [default: 0]")
+        cmd.add_argument("--mutate-seed", type=int, default=2, help="seed of that drift [default: 2]")
+        cmd.add_argument("--empty-repos", type=float, default=0.0, metavar="SHARE",
+                         help="share of ordinary repositories that are empty (contributors answer 204) [default: 0]")
     truth_cmd.add_argument("--seeds", default=None, help="comma-separated logins")
-    truth_cmd.add_argument("--max-depth", type=int, default=1)
-    serve.add_argument("--port", type=int, default=0)
-    serve.add_argument("--port-file", default=None)
-    serve.add_argument("--latency", type=float, default=0.0, metavar="MS")
-    serve.add_argument("--jitter", type=float, default=0.0, metavar="MS")
-    serve.add_argument("--rate-limit", type=int, default=5000)
-    serve.add_argument("--unauth-rate-limit", type=int, default=60)
-    serve.add_argument("--rate-window", type=float, default=3600.0, metavar="S")
-    serve.add_argument("--secondary-every", type=int, default=0)
-    serve.add_argument("--secondary-concurrency", type=int, default=0)
-    serve.add_argument("--secondary-status", type=int, choices=(403, 429), default=403)
-    serve.add_argument("--secondary-retry-after", type=int, default=None, metavar="S")
-    serve.add_argument("--secondary-wait", type=float, default=60.0, metavar="S")
+    truth_cmd.add_argument("--max-depth", type=int, default=1, help="depth of the crawl to predict [default: 1]")
+    serve.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1; 0 picks a free one [default: 0]")
+    serve.add_argument("--port-file", default=None, help="write the port number chosen to this file")
+    serve.add_argument("--latency", type=float, default=0.0, metavar="MS", help="delay of every answer [default: 0]")
+    serve.add_argument("--jitter", type=float, default=0.0, metavar="MS",
+                       help="up to this much extra random delay [default: 0]")
+    serve.add_argument("--rate-limit", type=int, default=5000, help="requests per window per account [default: 5000]")
+    serve.add_argument("--unauth-rate-limit", type=int, default=60,
+                       help="requests per window per IP without a token [default: 60]")
+    serve.add_argument("--rate-window", type=float, default=3600.0, metavar="S",
+                       help="length of a rate-limit window [default: 3600]")
+    serve.add_argument("--secondary-every", type=int, default=0,
+                       help="answer every Nth request with a secondary rate limit; 0 never [default: 0]")
+    serve.add_argument("--secondary-concurrency", type=int, default=0,
+                       help="secondary-limit requests beyond this many in flight; 0 never [default: 0]")
+    serve.add_argument("--secondary-status", type=int, choices=(403, 429), default=403,
+                       help="status of a secondary limit [default: 403]")
+    serve.add_argument("--secondary-retry-after", type=int, default=None, metavar="S",
+                       help="send retry-after with secondary limits [default: none]")
+    serve.add_argument("--secondary-wait", type=float, default=60.0, metavar="S",
+                       help="how long a secondary limit holds without retry-after [default: 60]")
     serve.add_argument("--secondary-grace", type=float, default=0.5, metavar="S",
                        help="requests this soon after a limit were in flight: not violations")
-    serve.add_argument("--fault-rate", type=float, default=0.0)
-    serve.add_argument("--faults", default=None, help=",".join(FAULT_KINDS))
-    serve.add_argument("--fault-seed", type=int, default=0)
-    serve.add_argument("--stall", type=float, default=30.0, metavar="S")
-    serve.add_argument("--token", action="append", metavar="TOKEN[:USER]")
-    serve.add_argument("--tokens-file", default=None)
+    serve.add_argument("--fault-rate", type=float, default=0.0, help="share of requests given a fault [default: 0]")
+    serve.add_argument("--faults", default=None, help="faults to draw from: " + ",".join(FAULT_KINDS) + " [default: all]")
+    serve.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws [default: 0]")
+    serve.add_argument("--stall", type=float, default=30.0, metavar="S", help="delay of a stall fault [default: 30]")
+    serve.add_argument("--token", action="append", metavar="TOKEN[:USER]",
+                       help="accept this token, owned by USER (repeatable); none given: any token")
+    serve.add_argument("--tokens-file", default=None, help="file of TOKEN[:USER] lines to accept")
     serve.add_argument("--public-emails", action="store_true", help="users show a public e-mail")
     serve.add_argument("--request-log", default=None, metavar="FILE",
                        help="append one line per API request: arrival time (Unix) and path")
-    serve.add_argument("--tls-cert", default=None)
-    serve.add_argument("--tls-key", default=None)
+    serve.add_argument("--tls-cert", default=None, help="PEM certificate: serve HTTPS (with --tls-key)")
+    serve.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
     return parser
 
 
 def _graph(args: argparse.Namespace) -> Graph:
-    graph = Graph(seed=args.seed, users=args.users)
+    if not 0.0 <= args.empty_repos <= 1.0:
+        raise SystemExit(f"ghcrawl-fakehub: --empty-repos must be between 0 and 1, not {args.empty_repos}")
+    graph = Graph(seed=args.seed, users=args.users, empty_repos=args.empty_repos)
     if args.mutate:
         graph.mutate(share=args.mutate, seed=args.mutate_seed)
     return graph

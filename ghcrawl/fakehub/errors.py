@@ -72,4 +72,4 @@ def server_error(status: int) -> dict[str, Any]:
     """Injected 5xx bodies; GitHub's are terse."""
     messages = {500: "Server Error", 502: "Server Error",
                 503: "No server is currently available to service your request."}
-    return {"message": messages[status], "documentation_url": _DOCS, "status": str(status)}
+    return {"message": messages.get(status, "Server Error"), "documentation_url": _DOCS, "status": str(status)}

@@ -65,9 +65,11 @@ class Anonymous:
 class Graph:
     """Users, repositories and contributor lists of one synthetic GitHub."""
 
-    def __init__(self, seed: int = 1, users: int = 1000) -> None:
+    def __init__(self, seed: int = 1, users: int = 1000, empty_repos: float = 0.0) -> None:
         self.seed = seed
         self.users = users
+        #: Share of ordinary (unplanned, not forked) repositories that are empty: contributors answer 204.
+        self.empty_repos = empty_repos
         self.plan = Plan.draw(seed, users)
         self.mutations = Mutations()
         self._cores: dict[int, tuple[str, int, str]] = {}
@@ -164,6 +166,8 @@ class Graph:
             fork = rng.random() < (0.05 if kind == "Organization" else 0.15)
             forced = self.plan.repo(index, slot) if index < self.users else None
             status, current = "ok", name
+            if self.empty_repos and not fork and random.Random(f"{self.seed}:empty:{rid}").random() < self.empty_repos:
+                status = "empty"  # its own draw, so the share leaves every other trait as it was
             if forced is not None:
                 fork = fork if forced.fork is None else forced.fork
                 status = forced.status

@@ -21,6 +21,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from ghcrawl.fakehub import admin, errors
 from ghcrawl.fakehub.api import Api, dumps, endpoint_of
+from ghcrawl.fakehub.breakage import Breakage
 from ghcrawl.fakehub.graph import Graph
 from ghcrawl.fakehub.knobs import Knobs
 from ghcrawl.fakehub.limits import Budgets
@@ -68,6 +69,7 @@ class FakeHub(Resource):
         self.api = Api(graph, self.knobs.public_emails)
         self._request_log = request_log
         self.budgets = Budgets(self.knobs.rate_window)
+        self.breakage = Breakage()
         self._stats = Stats()
         self._seq = 0
         self._latency_rng = random.Random(f"{self.knobs.fault_seed}:latency")
@@ -135,6 +137,10 @@ class FakeHub(Resource):
         base: Headers = [_JSON, (b"x-github-request-id", rid.encode()), _VERSION]
         if not request.getHeader(b"user-agent"):
             return Outcome(403, base, dumps(errors.no_user_agent()))
+        broken = self.breakage.answer(path, now)
+        if broken is not None:
+            self._stats.faults += 1
+            return Outcome(broken, base, dumps(errors.server_error(broken)))
         caller = self._caller(request)
         if caller is None:
             return Outcome(401, base, dumps(errors.bad_credentials()))

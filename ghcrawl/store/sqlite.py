@@ -174,6 +174,10 @@ class Store:
         """When the earliest pending task becomes due, or None when nothing is pending."""
         return await self._pool.runInteraction(_next_due)
 
+    async def failures(self) -> tuple[int, str | None]:
+        """How many tasks are failed, and their commonest reason (how a ``--once`` run ends)."""
+        return await self._pool.runInteraction(_failures)
+
     async def load_budgets(self) -> dict[str, tuple[int | None, float, float]]:
         """Budget state a previous run left: remaining, reset and limited-until per budget."""
         return await self._pool.runInteraction(_load_budgets)
@@ -278,9 +282,12 @@ def _enqueue_reachable(txn: Transaction, max_depth: int) -> int:
 
 def _requeue_stale(txn: Transaction, before: float, now: float) -> int:
     _begin(txn)
+    # An empty repository (204, no validator) is re-asked only when its listing shows a push:
+    # see _reask_pushed_empty.
     txn.execute(
         "UPDATE tasks SET state = 'pending', url = first_url, attempts = 0, next_attempt_at = 0, "
-        "outcome = NULL, updated_at = ? WHERE state = 'done' AND updated_at < ?",
+        "outcome = NULL, updated_at = ? WHERE state = 'done' AND updated_at < ? "
+        "AND NOT (kind = 'contributors' AND COALESCE(outcome, '') = 'empty')",
         (now, before),
     )
     return int(txn.rowcount)
@@ -382,6 +389,7 @@ def _commit_repos(txn: Transaction, task: Task, repos: list[Repo], page: Page) -
     owner_id = int(task.key)
     depth = _owner_depth(txn, owner_id)
     mine = [r for r in repos if r.owner_id == owner_id]
+    _reask_pushed_empty(txn, mine, page.now)
     updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in REPO_COLUMNS.split(",")[1:])
     txn.executemany(
         f"INSERT INTO repos ({REPO_COLUMNS}, fetched_at) VALUES ({', '.join('?' * 17)}) "
@@ -399,6 +407,22 @@ def _commit_repos(txn: Transaction, task: Task, repos: list[Repo], page: Page) -
     )
     _remember(txn, page)
     return _advance(txn, task, page.next_url, page.now)
+
+
+def _reask_pushed_empty(txn: Transaction, repos: list[Repo], now: float) -> None:
+    """Queue again the contributors of empty repositories whose ``pushed_at`` or ``size`` moved.
+
+    GitHub answers an empty repository's contributors 204 without a validator, so
+    re-asking costs quota every refresh; only a push makes it non-empty, and the
+    owner's listing (conditional, usually 304) shows a push.
+    """
+    txn.executemany(
+        "UPDATE tasks SET state = 'pending', url = first_url, attempts = 0, next_attempt_at = 0, "
+        "outcome = NULL, updated_at = ? WHERE kind = 'contributors' AND key = ? AND state = 'done' "
+        "AND outcome = 'empty' AND EXISTS (SELECT 1 FROM repos WHERE id = ? "
+        "AND (pushed_at IS NOT ? OR size IS NOT ?))",
+        [(now, str(r.id), r.id, r.pushed_at, r.size) for r in repos],
+    )
 
 
 def _commit_contributors(
@@ -557,6 +581,14 @@ def _next_due(txn: Transaction) -> float | None:
     txn.execute("SELECT MIN(next_attempt_at) FROM tasks WHERE state = 'pending'")
     row = txn.fetchone()
     return None if row[0] is None else float(row[0])
+
+
+def _failures(txn: Transaction) -> tuple[int, str | None]:
+    txn.execute("SELECT COUNT(*) FROM tasks WHERE state = 'failed'")
+    count = int(txn.fetchone()[0])
+    txn.execute("SELECT outcome FROM tasks WHERE state = 'failed' GROUP BY outcome ORDER BY COUNT(*) DESC, outcome LIMIT 1")
+    row = txn.fetchone()
+    return count, (row[0] if row else None)
 
 
 def _load_budgets(txn: Transaction) -> dict[str, tuple[int | None, float, float]]:
