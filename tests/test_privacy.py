@@ -152,6 +152,7 @@ class ForgetTests(PrivacyCrawl):
         self.assertEqual(got_depths, depths(self.truth, uid))
         self.assertEqual([(o[0], o[2]) for o in optouts], [(uid, "forget")])
         self.assertNotIn(login.lower(), optouts[0][1])
+        self.assertIn("opted out      1 forgotten, 0 from the opt-out file\n", ghcrawl("status", "--db", self.db).stdout)
         # The seed is refused from now on, by the command and by the daemon.
         seeded = ghcrawl("seed", "add", login.upper(), "--db", self.db)
         self.assertEqual(seeded.stdout, f"{login.upper()}: refused, this person opted out (not queued)\n")
@@ -253,6 +254,8 @@ class PersonalDataTests(CrawlTestCase):
         self.assertEqual(self.personal_values(), 0)
         status = ghcrawl("status", "--db", self.db)
         self.assertIn("personal data  not stored (personal_data = false)\n", status.stdout)
+        report = json.loads(ghcrawl("status", "--db", self.db, "--json").stdout)
+        self.assertEqual(report["privacy"], {"personal_data": False, "optouts_forget": 0, "optouts_file": 0})
 
     def test_switching_modes(self) -> None:
         """Turning personal data off clears what was stored; turning it back on is refused with one line."""
