@@ -164,7 +164,10 @@ def refused(txn: Cursor, task: Any, user_id: int | None = None, login: str | Non
         return True
     if not _any(txn):
         return False
-    people = _task_people(txn, [task]) + ([(user_id, login)] if user_id is not None or login else [])
+    people = _task_people(txn, [task])
+    if user_id is not None or login:
+        # A profile names the id behind the task's login: an entry known by that login learns it.
+        people = [(user_id, k) if task.kind == "user" else (i, k) for i, k in people] + [(user_id, login)]
     if any(_blocked(txn, people)):
         txn.execute("DELETE FROM tasks WHERE id = ?", (task.id,))
         return True
