@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from attrs import field, frozen
 
+from ghcrawl.app_auth import AppSettings, app_settings
 from ghcrawl.credentials import Credential
 from ghcrawl.errors import ConfigError
 from ghcrawl.models import valid_login
@@ -45,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     "personal_data": True,
     "optout_file": None,
     "outage_probe_max": 60.0,
+    "app_id": None,
+    "app_private_key_file": None,
+    "app_installations": None,
 }
 _INTS = {"max_depth", "concurrency", "max_attempts", "rate_limit_reserve"}
 _FLOATS = {"grace", "progress_interval", "request_timeout", "retry_base", "retry_max",
@@ -81,6 +85,7 @@ class Config:
     optout_file: str | None = None
     outage_probe_max: float = 60.0
     credentials: tuple[Credential, ...] = field(repr=False, default=())
+    app: AppSettings | None = field(repr=False, default=None)
     warnings: tuple[str, ...] = ()
 
 
@@ -105,6 +110,7 @@ def load(
     _coerce(values)
     seeds = _seeds(values)
     creds = _credentials(values.get("token_file"), env, warnings)
+    app = app_settings(values, env, warnings)
     return Config(
         db=values["db"],
         api_url=_api_url(values["api_url"]),
@@ -129,6 +135,7 @@ def load(
         optout_file=_readable("optout_file", values["optout_file"]),
         outage_probe_max=_at_least("outage_probe_max", values["outage_probe_max"], 1),
         credentials=tuple(creds),
+        app=app,
         warnings=tuple(warnings),
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from attrs import evolve
@@ -61,6 +61,7 @@ class Crawler:
         on_fatal: Callable[[str], None] = lambda reason: None,
         on_limited: Callable[[], None] = lambda: None,
         on_first_claim: Callable[[], None] = lambda: None,
+        renew: Callable[[Credential, str], Awaitable[bool]] | None = None,
         metrics: Metrics | None = None,
         rng: random.Random | None = None,
         outage_probe_max: float = 60.0,
@@ -72,6 +73,7 @@ class Crawler:
         self._poll_interval, self._once = poll_interval, once
         self._on_finished, self._on_fatal, self._on_limited = on_finished, on_fatal, on_limited
         self._on_first_claim: Callable[[], None] | None = on_first_claim
+        self._renew = renew
         self._metrics = metrics or Metrics()
         self._rng = rng or random.Random()
         probe_cred = next((c for creds in credentials.values() for c in creds), None)
@@ -236,6 +238,7 @@ class Crawler:
     async def _work(self, task: Task) -> None:
         """Fetch a task page by page until it is done, waits, fails or we stop."""
         following: Task | None = task
+        renewed = False  # a request refused (401) with a renewable token is renewed and sent again once
         while following is not None:
             current = following
             budget = self._pacer.take(self._clock.seconds())
@@ -244,21 +247,21 @@ class Crawler:
                 return
             cred = self._credential(budget)
             token_id = cred.token_id if cred else "anonymous"
-            cached = current.validators.get(token_id)
+            used = cred.token if cred else ""
+            cached_id, cached = self._validators(current, cred, token_id)
             self.requests += 1
             sent = self._clock.seconds()
             try:
                 try:
-                    result = await self._github.fetch(
-                        current.url, budget, cred, Validators(cached[0], cached[1]) if cached else None
-                    )
+                    result = await self._github.fetch(current.url, budget, cred, cached)
+                    renewed = False
                 except (RateLimited, BadCredentials):
                     self.outage.answered(sent)
                     raise
                 finally:
                     self._wake()  # the request's slot is free while its page is being stored
                 self.outage.answered(sent)
-                following = await self._apply(current, result, token_id)
+                following = await self._apply(current, result, token_id, cached_id)
             except RateLimited as e:
                 self._metrics.waits.labels("secondary" if e.secondary else "primary").inc()
                 self._log.warn("{reason}: {kind} {key} waits {wait:.0f}s", reason=e.reason,
@@ -268,6 +271,14 @@ class Crawler:
                 self._wake(max(0.0, e.until - self._clock.seconds()))
                 return
             except BadCredentials as e:
+                if cred is not None and cred.renewable and not renewed and self._renew is not None:
+                    renewed = True
+                    if await self._renew(cred, used):
+                        continue  # the same page again, with the new token; not a failure
+                    if self._holds(budget, cred):  # renewal failed for now: the task waits, not the budget
+                        await self._store.retry(current, self._clock.seconds() + self._retry_base, str(e),
+                                                attempt=False, now=self._clock.seconds())
+                        return
                 self._retire(budget, cred, str(e))
                 await self._store.retry(current, self._clock.seconds(), str(e), attempt=False, now=self._clock.seconds())
                 return
@@ -286,7 +297,15 @@ class Crawler:
                 await self._store.release([following.id])
                 return
 
-    async def _apply(self, task: Task, result: Result, token_id: str) -> Task | None:
+    def _validators(self, task: Task, cred: Credential | None, token_id: str) -> tuple[str, Validators | None]:
+        """What to send back for a conditional request, and under which name it was stored."""
+        cached = task.validators.get(token_id)
+        if cached is None and cred is not None and cred.renewable:
+            # Last-Modified does not depend on the token: another budget's copy serves as well.
+            token_id, cached = next(((k, v) for k, v in task.validators.items() if v[1]), (token_id, None))
+        return token_id, Validators(cached[0], cached[1]) if cached else None
+
+    async def _apply(self, task: Task, result: Result, token_id: str, cached_id: str) -> Task | None:
         now = self._clock.seconds()
         if isinstance(result, Final):
             if result.outcome not in ("not_found", "empty"):
@@ -299,7 +318,7 @@ class Crawler:
             await self._store.move(task, result.location, now)
             return evolve(task, url=result.location, validators={}, attempts=task.attempts + 1)
         if isinstance(result, NotModified):
-            return await self._store.not_modified(task, Page(task.url, None, now, iso(now), token_id))
+            return await self._store.not_modified(task, Page(task.url, None, now, iso(now), cached_id))
         page = Page(task.url, self._github.relative(result.next_url) if result.next_url else None,
                     now, iso(now), token_id, result.etag, result.last_modified)
         if task.kind == "user":
@@ -331,6 +350,15 @@ class Crawler:
             self._metrics.failures.labels(reason_class(reason)).inc()
             self._log.error("{kind} {key} failed: {reason}", kind=task.kind, key=task.key, reason=reason)
             await self._store.fail(task, reason, now)
+
+    def _holds(self, budget: Budget, cred: Credential) -> bool:
+        return cred in self._credentials.get(budget.budget_id, [])
+
+    def retire(self, cred: Credential, reason: str) -> None:
+        """Stop using a credential GitHub refused outside a request (an App that lost its key)."""
+        for budget in list(self._pacer.budgets):
+            if self._holds(budget, cred):
+                self._retire(budget, cred, reason)
 
     def _retire(self, budget: Budget, cred: Credential | None, reason: str) -> None:
         creds = self._credentials.get(budget.budget_id, [])

@@ -46,3 +46,16 @@ class BadCredentials(GhcrawlError):
     def __init__(self, token_id: str) -> None:
         super().__init__(f"token {token_id} was rejected: 401 Bad credentials")
         self.token_id = token_id
+
+
+class AppConfigError(ConfigError):
+    """The GitHub App's key, id or installations cannot be used: one line, exit 2."""
+
+
+class AppRejected(GhcrawlError):
+    """GitHub refused the App's JWT or an installation (401, 403 or 404 on an App endpoint)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status} {message}")
+        self.status = status
+        self.message = message

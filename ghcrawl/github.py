@@ -22,7 +22,7 @@ from twisted.web.http_headers import Headers
 
 from ghcrawl import __version__
 from ghcrawl.credentials import Credential
-from ghcrawl.errors import BadCredentials, FetchError, RateLimited
+from ghcrawl.errors import AppRejected, BadCredentials, FetchError, RateLimited
 from ghcrawl.metrics import Metrics
 from ghcrawl.ratelimit import RESET_MARGIN, Budget, Pacer, RateInfo, parse_rate_headers, parse_retry_after
 
@@ -137,10 +137,8 @@ class GitHub:
         }
         if cred is not None:
             headers["Authorization"] = [f"Bearer {cred.token}"]
-        if cached is not None and cached.etag:
-            headers["If-None-Match"] = [cached.etag]
-        elif cached is not None and cached.last_modified:
-            headers["If-Modified-Since"] = [cached.last_modified]
+        if cached is not None:
+            headers.update(_conditional(cached, cred))
 
         async def exchange() -> tuple[int, Headers, bytes]:
             response = await self._http.get(url, headers=headers, allow_redirects=False)
@@ -168,6 +166,32 @@ class GitHub:
         if self._metrics is not None:
             self._metrics.answered(url, answer[0], self._clock.seconds() - started)
         return answer
+
+    async def app_call(self, method: str, url: str, token: str) -> Fetched:
+        """Call an App endpoint with the App's JWT; these are paid by the App, not by a budget."""
+        headers: dict[str | bytes, list[str | bytes]] = {
+            "User-Agent": [USER_AGENT], "Accept": ["application/vnd.github+json"],
+            "X-GitHub-Api-Version": [API_VERSION], "Authorization": [f"Bearer {token}"],
+        }
+
+        async def exchange() -> tuple[int, Headers, bytes]:
+            response = await self._http.request(method, self.absolute(url), headers=headers, allow_redirects=False)
+            return response.code, response.headers, await response.content()
+
+        attempt = Deferred.fromCoroutine(exchange())
+        attempt.addTimeout(self._timeout, self._clock)
+        try:
+            status, answer_headers, body = await attempt
+        except CancelledError:
+            raise
+        except Exception as e:
+            raise FetchError(f"connection: {_describe(e)}", outage=True) from None
+        if status in (200, 201):
+            return Fetched(_decode(body), parse_link(_header(answer_headers, "link")).get("next"), None, None)
+        if status in (401, 403, 404) and _rate_limit_kind(answer_headers, body) is None:
+            raise AppRejected(status, _message(body))
+        raise FetchError(f"HTTP {status} {_message(body)}", retryable=status >= 500 or status in (403, 408, 429),
+                         outage=status >= 500)
 
     def _classify(
         self, status: int, headers: Headers, body: bytes, budget: Budget, cred: Credential | None
@@ -223,6 +247,21 @@ class GitHub:
         if "too large to list contributors" in message:
             return Final("too_large", message)
         return Final("forbidden", f"{status} {message}")
+
+
+def _conditional(cached: Validators, cred: Credential | None) -> dict[str | bytes, list[str | bytes]]:
+    """The validator to send back: the ETag, unless it died with a short-lived token.
+
+    GitHub's ETags vary with the ``Authorization`` header, so an ETag stored
+    under an installation token that has since been renewed never matches;
+    ``Last-Modified`` does not depend on the token.
+    """
+    renewable = cred is not None and cred.renewable
+    if cached.etag and not (renewable and cached.last_modified):
+        return {"If-None-Match": [cached.etag]}
+    if cached.last_modified:
+        return {"If-Modified-Since": [cached.last_modified]}
+    return {}
 
 
 def _header(headers: Headers, name: str) -> str | None:

@@ -22,8 +22,9 @@ from ghcrawl import summary
 from ghcrawl.config import Config
 from ghcrawl.crawler import Crawler
 from ghcrawl.credentials import Credential
-from ghcrawl.errors import BadCredentials, FetchError, GhcrawlError, RateLimited
+from ghcrawl.errors import AppConfigError, BadCredentials, FetchError, GhcrawlError, RateLimited
 from ghcrawl.github import Fetched, GitHub, Result, tls_policy
+from ghcrawl.installations import AppTokens
 from ghcrawl.metrics import Metrics
 from ghcrawl.monitor import Monitor
 from ghcrawl.notify import SystemdNotifier
@@ -66,6 +67,7 @@ class CrawlService(Service):
         self._refresh: LoopingCall | None = None
         self._optouts: OptOutWatch | None = None
         self._starting: Deferred[None] | None = None
+        self.app: AppTokens | None = None
 
     def startService(self) -> None:
         super().startService()
@@ -74,18 +76,18 @@ class CrawlService(Service):
 
     def _start_failed(self, failure: Failure) -> None:
         if failure.check(GhcrawlError):
-            self.fatal(failure.getErrorMessage())
+            self.fatal(failure.getErrorMessage(), 2 if failure.check(AppConfigError) else 1)
         elif not failure.check(Exception) or failure.check(KeyboardInterrupt):
             return
         else:
             self._log.failure("ghcrawl could not start", failure)
             self.fatal(f"could not start: {failure.getErrorMessage()}")
 
-    def fatal(self, reason: str) -> None:
+    def fatal(self, reason: str, exit_code: int = 1) -> None:
         """Stop the whole process with one error line and a non-zero exit status."""
         if self.exit_code == 0:
             self._log.error("ghcrawl: {reason}", reason=reason)
-            self.exit_code = 1
+            self.exit_code = exit_code
             self._reactor.callLater(0, self._stop_reactor)
 
     async def _start(self) -> None:
@@ -126,9 +128,11 @@ class CrawlService(Service):
             max_attempts=config.max_attempts, retry_base=config.retry_base, retry_max=config.retry_max,
             poll_interval=config.poll_interval, once=config.once,
             on_finished=self._finished, on_fatal=self.fatal, on_limited=self._save_budgets_soon,
-            on_first_claim=self._ready, metrics=self.metrics,
+            on_first_claim=self._ready, metrics=self.metrics, renew=self.app.renew if self.app else None,
             outage_probe_max=config.outage_probe_max, on_outage=self._report_soon,
         )
+        if self.app is not None:
+            self.app.on_refused = self.crawler.retire
         self.monitor = Monitor(clock, store, self.crawler, self.pacer, self.metrics, self.notifier,
                                config.progress_interval, self._save_budgets)
         if config.status_endpoint:
@@ -147,19 +151,33 @@ class CrawlService(Service):
     async def _check_tokens(self, github: GitHub) -> dict[str, list[Credential | None]]:
         """Check each token once and group tokens by the account whose budget they spend."""
         assert self.pacer is not None
+        groups: dict[str, list[Credential | None]] = await self._check_app(github)
+        if groups and not self.config.credentials:
+            return groups
         if not self.config.credentials:
             self._log.warn("no GitHub token: crawling at the unauthenticated budget (60 requests/hour)")
             probe = Budget("anonymous", in_flight=1)
             self.pacer.budgets.append(probe)
             await self._probe(github, "/rate_limit", probe, None)
             return {"anonymous": [None]}
-        groups: dict[str, list[Credential | None]] = {}
         for cred in self.config.credentials:
             account = await self._account(github, cred)
             if account is not None:
                 groups.setdefault(account, []).append(cred)
         if not groups:
             raise GhcrawlError("no usable token: every token was rejected (401 Bad credentials)")
+        return groups
+
+    async def _check_app(self, github: GitHub) -> dict[str, list[Credential | None]]:
+        """Each installation of the configured App is a budget of its own."""
+        assert self.pacer is not None
+        if self.config.app is None:
+            return {}
+        self.app = AppTokens(self.config.app, github, self._reactor)
+        groups: dict[str, list[Credential | None]] = {}
+        for cred in await self.app.start():
+            self.pacer.budgets.append(Budget(cred.token_id))
+            groups[cred.token_id] = [cred]
         return groups
 
     async def _restore_budgets(self, store: Store) -> None:
@@ -182,7 +200,7 @@ class CrawlService(Service):
         try:
             result = await self._probe(github, url, probe, cred)
         except BadCredentials as e:
-            if len(self.config.credentials) > 1:
+            if len(self.config.credentials) > 1 or self.config.app is not None:
                 self._log.error("{reason}; continuing without it", reason=str(e))
             return None
         account = cred.token_id
@@ -281,6 +299,8 @@ class CrawlService(Service):
             self._refresh.stop()
         if self._optouts is not None:
             self._optouts.stop()
+        if self.app is not None:
+            self.app.stop()
         if self.monitor is not None:
             await self.monitor.stop()
         if self.crawler is not None:

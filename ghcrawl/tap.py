@@ -42,6 +42,9 @@ class Options(usage.Options):
         ["log-format", None, None, "text or json [default: text]."],
         ["personal-data", None, None, "true or false: store names, companies, blogs, locations, bios [default: true]."],
         ["optout-file", None, None, "File of logins or ids of people never to fetch or store, re-read on change."],
+        ["app-id", None, None, "GitHub App id or client id: crawl with the App's installation tokens."],
+        ["app-private-key-file", None, None, "PEM file holding the App's private key (never the key itself)."],
+        ["app-installations", None, None, "Comma-separated installation ids [default: every installation]."],
         ["outage-probe-max", None, None, "Longest wait in seconds between probes during an API outage [default: 60]."],
     ]
 
@@ -75,7 +78,8 @@ class Options(usage.Options):
         }
         for key in ("token-file", "rate-limit-reserve", "secondary-limit-wait", "max-attempts", "refresh-after",
                     "ca-file", "request-timeout", "progress-interval", "status-endpoint", "log-format",
-                    "personal-data", "optout-file", "outage-probe-max"):
+                    "personal-data", "optout-file", "outage-probe-max", "app-id", "app-private-key-file",
+                    "app-installations"):
             flags[key.replace("-", "_")] = self[key]
         try:
             self.config = config_module.load(flags, os.environ, self["config"])

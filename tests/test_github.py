@@ -178,3 +178,17 @@ class LinkTests(SynchronousTestCase):
             "last": "https://api.github.com/user/1/repos?page=5",
         })
         self.assertEqual(parse_link(None), {})
+
+
+class ConditionalTests(SynchronousTestCase):
+    def test_installation_tokens_send_if_modified_since(self) -> None:
+        """An App's short-lived token sends Last-Modified back, since its ETags die with the token."""
+        from ghcrawl.app_auth import InstallationCredential
+        from ghcrawl.github import Validators, _conditional
+
+        both = Validators('"abc"', "Tue, 19 Sep 2017 15:57:54 GMT")
+        installation = InstallationCredential("ghs_x", installation_id=7)
+        self.assertEqual(_conditional(both, Credential(TOKEN)), {"If-None-Match": ['"abc"']})
+        self.assertEqual(_conditional(both, installation), {"If-Modified-Since": ["Tue, 19 Sep 2017 15:57:54 GMT"]})
+        self.assertEqual(_conditional(Validators('"abc"', None), installation), {"If-None-Match": ['"abc"']})
+        self.assertEqual(_conditional(Validators(None, None), installation), {})

@@ -69,5 +69,9 @@ def _act(hub: FakeHub, request: Request, path: str) -> bytes:
         share = float(_arg(request, b"share", "0.1"))
         seed = int(_arg(request, b"seed", "2"))
         return dumps(hub.mutate(share=share, seed=seed))
+    if action == (b"POST", "/__fakehub/app/expire-tokens") and hub.app is not None:
+        return dumps({"expired": hub.app.expire_tokens(hub.clock.seconds())})
+    if action == (b"POST", "/__fakehub/app/uninstall") and hub.app is not None:
+        return dumps({"uninstalled": hub.app.uninstall(int(_arg(request, b"id", "0")))})
     request.setResponseCode(404)
     return dumps({"message": "Not Found"})

@@ -120,9 +120,14 @@ class Api:
                        reverse=given.get("direction", "desc") != "asc")
         elif given.get("direction") == "desc":
             repos.reverse()
-        items = [bodies.repository(base, self.graph, r, r.listed_name) for r in wanted.slice(repos)]
+        shown = wanted.slice(repos)
+        items = [bodies.repository(base, self.graph, r, r.listed_name) for r in shown]
         link = wanted.link(f"{base}/user/{user.id}/repos", len(repos))
-        return _ok("user_repos", items, bodies.user_times(self.graph, user)[1], link)
+        # The page changes whenever one of its repositories does, and If-Modified-Since must see
+        # that: its time moves on by a second for every version any of them has been through.
+        newest = max([bodies.user_times(self.graph, user)[1]] + [bodies.repo_times(self.graph, r)[1] for r in shown])
+        modified = newest + user.version + sum(r.version for r in shown)
+        return _ok("user_repos", items, modified, link)
 
     def _repo_route(self, base: str, head: str, rest: list[str], query: str,
                     pairs: list[tuple[str, str]]) -> Reply:

@@ -106,6 +106,15 @@ def _parser() -> argparse.ArgumentParser:
                        help="append one line per API request: arrival time (Unix) and path")
     serve.add_argument("--tls-cert", default=None, help="PEM certificate: serve HTTPS (with --tls-key)")
     serve.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
+    serve.add_argument("--app-id", type=int, default=None, help="act as GitHub for this App id (with --app-public-key)")
+    serve.add_argument("--app-public-key", default=None, metavar="PEM", help="the App's RSA public key file")
+    serve.add_argument("--installations", type=int, default=3, help="how many times the App is installed [default: 3]")
+    serve.add_argument("--installation-token-ttl", type=float, default=3600.0, metavar="S",
+                       help="seconds an installation token lives [default: 3600]")
+    serve.add_argument("--installation-rate-limit", type=int, default=None,
+                       help="each installation's budget per window [default: --rate-limit]")
+    serve.add_argument("--app-clock-offset", type=float, default=0.0, metavar="S",
+                       help="judge JWTs by a clock this far ahead (negative: behind) [default: 0]")
     return parser
 
 
@@ -116,6 +125,24 @@ def _graph(args: argparse.Namespace) -> Graph:
     if args.mutate:
         graph.mutate(share=args.mutate, seed=args.mutate_seed)
     return graph
+
+
+def _app(args: argparse.Namespace) -> Any:
+    """The App the hub plays GitHub for, when ``--app-id`` is given."""
+    from ghcrawl.fakehub.app import AppHub, load_public_key
+
+    if args.app_id is None:
+        return None
+    if not args.app_public_key:
+        raise SystemExit("ghcrawl-fakehub: --app-id needs --app-public-key")
+    try:
+        key = load_public_key(args.app_public_key)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"ghcrawl-fakehub: --app-public-key: {e}") from None
+    limit = args.installation_rate_limit if args.installation_rate_limit is not None else args.rate_limit
+    app = AppHub.with_installations(args.app_id, key, args.installations, args.installation_token_ttl, limit)
+    app.clock_offset = args.app_clock_offset
+    return app
 
 
 def _endpoint_string(args: argparse.Namespace) -> str:
@@ -142,7 +169,7 @@ def serve(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise SystemExit(f"ghcrawl-fakehub: {e}") from e
     log = open(args.request_log, "a", buffering=1, encoding="utf-8") if args.request_log else None  # noqa: SIM115
-    hub = FakeHub(_graph(args), clock=reactor, knobs=knobs, request_log=log.write if log else None)
+    hub = FakeHub(_graph(args), clock=reactor, knobs=knobs, app=_app(args), request_log=log.write if log else None)
     endpoint = serverFromString(reactor, _endpoint_string(args))
     scheme = "https" if args.tls_cert else "http"
 

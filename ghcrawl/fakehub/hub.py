@@ -7,9 +7,11 @@ treq's StubTreq, and through ``clock.callLater`` otherwise.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import zlib
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from attrs import frozen
@@ -20,7 +22,8 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from ghcrawl.fakehub import admin, errors
-from ghcrawl.fakehub.api import Api, dumps, endpoint_of
+from ghcrawl.fakehub.api import Api, Reply, dumps, endpoint_of
+from ghcrawl.fakehub.app import AppHub
 from ghcrawl.fakehub.breakage import Breakage
 from ghcrawl.fakehub.graph import Graph
 from ghcrawl.fakehub.knobs import Knobs
@@ -52,6 +55,8 @@ class Caller:
     authenticated: bool
     login: str = ""
     user_id: int = 0
+    #: ETags vary with the token on GitHub; the fakehub acts that out for installation tokens.
+    etag_salt: str = ""
 
 
 class FakeHub(Resource):
@@ -61,11 +66,12 @@ class FakeHub(Resource):
     _log = Logger()
 
     def __init__(self, graph: Graph, clock: IReactorTime, knobs: Knobs | None = None,
-                 request_log: Callable[[str], object] | None = None) -> None:
+                 app: AppHub | None = None, request_log: Callable[[str], object] | None = None) -> None:
         super().__init__()
         self.graph = graph
         self.clock = clock
         self.knobs = knobs or Knobs()
+        self.app = app
         self.api = Api(graph, self.knobs.public_emails)
         self._request_log = request_log
         self.budgets = Budgets(self.knobs.rate_window)
@@ -83,6 +89,8 @@ class FakeHub(Resource):
         """The same dict GET /__fakehub/stats answers."""
         stats = self._stats.as_dict()
         stats["closed_windows"] = list(self.budgets.closed[-1000:])
+        if self.app is not None:
+            stats["app"] = self.app.stats()
         return stats
 
     def reset_stats(self) -> None:
@@ -123,6 +131,12 @@ class FakeHub(Resource):
         token = token.strip()
         if scheme.lower() not in ("token", "bearer") or not token:
             return None
+        if self.app is not None and self.app.knows(token):
+            installation = self.app.installation_of(token, self.clock.seconds())
+            if installation is None:
+                return None
+            return Caller(f"installation:{installation}", self.app.rate_limit, f"installation ID {installation}",
+                          True, f"installation-{installation}", installation, etag_salt=token)
         if self.knobs.tokens and token not in self.knobs.tokens:
             return None
         owner = self.knobs.tokens.get(token, token)
@@ -141,6 +155,8 @@ class FakeHub(Resource):
         if broken is not None:
             self._stats.faults += 1
             return Outcome(broken, base, dumps(errors.server_error(broken)))
+        if self.app is not None and (path == "/app" or path.startswith("/app/")):
+            return self._app_answer(request, path, base, now)
         caller = self._caller(request)
         if caller is None:
             return Outcome(401, base, dumps(errors.bad_credentials()))
@@ -176,13 +192,12 @@ class FakeHub(Resource):
         _, _, query = request.uri.decode("utf-8", "replace").partition("?")
         if request.method not in (b"GET", b"HEAD"):
             path = "/__unsupported__" + path
-        reply = self.api.answer(f"{scheme}://{host}", path, query)
+        reply = _salted(self.api.answer(f"{scheme}://{host}", path, query), caller.etag_salt)
         conditional = request.getHeader(b"if-none-match")
         if fault is not None:
             self._stats.faults += 1
-        elif reply.etag is not None and conditional and _matches(conditional.encode()
-                                                                  if isinstance(conditional, str)
-                                                                  else conditional, reply.etag):
+        elif reply.etag is not None and (_matches(conditional, reply.etag) if conditional
+                                         else _unmodified(request.getHeader(b"if-modified-since"), reply)):
             self._stats.not_modified += 1
             if not caller.authenticated:
                 self._charge(caller, now)
@@ -192,6 +207,17 @@ class FakeHub(Resource):
             self._charge(caller, now)
         quota = self.budgets.quota(caller.key, caller.limit, now)
         return Outcome(reply.status, base + list(reply.headers) + quota.headers(), reply.body, fault)
+
+    def _app_answer(self, request: Request, path: str, base: Headers, now: float) -> Outcome:
+        """The App endpoints: authenticated by the App's JWT, never charged to a budget."""
+        assert self.app is not None
+        scheme = "https" if request.isSecure() else "http"
+        host = (request.getHeader(b"host") or b"localhost").decode("latin-1")
+        _, _, query = request.uri.decode("utf-8", "replace").partition("?")
+        authorization = (request.getHeader(b"authorization") or b"").decode("latin-1")
+        status, body, extra = self.app.answer(request.method, path, query, authorization,
+                                              f"{scheme}://{host}", now)
+        return Outcome(status, base + extra, dumps(body))
 
     def _authenticated_user(self, caller: Caller, base: Headers, now: float) -> Outcome:
         """``GET /user``: who the token belongs to (how a client groups tokens by account)."""
@@ -246,8 +272,30 @@ class FakeHub(Resource):
             pending.append(self.clock.callLater(delay, _write, request, outcome))
 
 
-def _matches(header: bytes, etag: bytes) -> bool:
+def _salted(reply: Reply, salt: str) -> Reply:
+    """The reply with an ETag that depends on the token too, as GitHub's do."""
+    if not salt or reply.etag is None:
+        return reply
+    etag = b'"' + hashlib.sha256(reply.etag + salt.encode()).hexdigest().encode() + b'"'
+    headers = tuple((name, etag if name == b"etag" else value) for name, value in reply.headers)
+    return Reply(reply.status, reply.body, reply.endpoint, headers, etag)
+
+
+def _unmodified(since: bytes | str | None, reply: Reply) -> bool:
+    """If-Modified-Since (only without If-None-Match): unchanged when not newer than the date sent."""
+    modified = dict(reply.headers).get(b"last-modified")
+    if not since or modified is None:
+        return False
+    try:
+        sent = parsedate_to_datetime(since.decode("latin-1") if isinstance(since, bytes) else since)
+        return parsedate_to_datetime(modified.decode("latin-1")) <= sent
+    except (TypeError, ValueError, IndexError):
+        return False
+
+
+def _matches(header: bytes | str, etag: bytes) -> bool:
     """If-None-Match may list several tags, weak or strong, or be ``*``."""
+    header = header.encode() if isinstance(header, str) else header
     tags = [t.strip().removeprefix(b"W/") for t in header.split(b",")]
     return etag in tags or b"*" in tags
 
