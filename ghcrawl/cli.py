@@ -21,7 +21,7 @@ from ghcrawl.errors import GhcrawlError
 from ghcrawl.models import valid_login
 from ghcrawl.pseudonymize import Pseudonymizer, load_salt
 from ghcrawl.store import offline as store
-from ghcrawl.store import privacy
+from ghcrawl.store import privacy, redact
 
 PROG = "ghcrawl"
 STATES = ("pending", "leased", "done", "failed")
@@ -52,8 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("--reason", help="only tasks whose failure reason contains this text")
     forget = commands.add_parser("forget", help="remove people for good and keep them out of the crawl")
     forget.add_argument("people", nargs="+", metavar="LOGIN|ID")
+    copier = commands.add_parser("copy", help="copy a whole crawl into a new database (SQLite <-> PostgreSQL)")
+    copier.add_argument("src", metavar="SRC", help="the crawl's SQLite file or PostgreSQL URI")
+    copier.add_argument("dst", metavar="DST", help="a new or empty SQLite file or PostgreSQL database")
     for sub in (status, exporter, add, retry, forget):
-        sub.add_argument("--db", required=True, metavar="PATH", help="the crawl's SQLite database")
+        sub.add_argument("--db", required=True, metavar="DB",
+                         help="the crawl's SQLite file or postgresql://user@host/dbname URI")
     demo = commands.add_parser("demo", help="crawl an offline fake GitHub end to end, then show the status")
     demo.add_argument("--dir", default="ghcrawl-demo", metavar="DIR", help="where the demo's files go [default: ghcrawl-demo]")
     demo.add_argument("--users", default="300", metavar="N",
@@ -73,12 +77,20 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
     except GhcrawlError as e:
         err.write(f"{PROG}: error: {e}\n")
         return 2
-    except sqlite3.Error as e:
-        err.write(f"{PROG}: error: database {args.db}: {e}\n")
+    except database_errors() as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        db = getattr(args, "db", None) or f"{args.src} -> {args.dst}"
+        err.write(f"{PROG}: error: database {redact(db)}: {first}\n")
         return 1
     except OSError as e:
         err.write(f"{PROG}: error: {e.filename or ''}: {e.strerror or e}\n")
         return 1
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """What a database driver raises: sqlite3's, and psycopg's when it is installed."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error, psycopg.Error) if psycopg is not None else (sqlite3.Error,)
 
 
 def _demo(args: argparse.Namespace, out: TextIO, now: float) -> int:
@@ -102,7 +114,7 @@ def _status(args: argparse.Namespace, out: TextIO, now: float) -> int:
             report = _report(conn, now)
     finally:
         conn.close()
-    report["database"] = args.db
+    report["database"] = redact(args.db)
     if args.json:
         out.write(json.dumps(report, indent=2) + "\n")
     else:
@@ -132,6 +144,7 @@ def _report(conn: sqlite3.Connection, now: float) -> dict[str, Any]:
             for token, remaining, reset, limited, at in store.rate_limit_state(conn)
         ],
         "last_activity": {"at": _iso(last), "ago": _secs(now - last) if last else None},
+        "daemons": [w.as_json(now) for w in store.daemons(conn)],
     }
 
 
@@ -182,6 +195,10 @@ def _format(report: dict[str, Any]) -> str:
             None: "not recorded yet"}[p["personal_data"]]
     lines += ["", f"personal data  {mode}",
               f"opted out      {p['optouts_forget']} forgotten, {p['optouts_file']} from the opt-out file"]
+    lines += ["", "daemons" if report["daemons"] else "daemons        none running"]
+    for d in report["daemons"]:
+        lines.append(f"  {d['name']:<22} {d['state']:<5}  host {d['host']}  heartbeat {d['heartbeat_ago']:.0f}s ago  "
+                     f"{d['leases']} tasks leased  {d['requests_last_minute']} requests in the last minute")
     last = report["last_activity"]
     lines += ["", f"last activity  {_when(last['at'], -last['ago']) if last['at'] else 'never'}"]
     return "\n".join(lines) + "\n"
@@ -257,7 +274,22 @@ def _forgotten(r: privacy.Removed) -> str:
             "validators; recorded as opted out")
 
 
-_COMMANDS = {"forget": _forget, "status": _status, "export": _export, "seed": _seed, "retry-failed": _retry_failed, "demo": _demo}
+def _copy(args: argparse.Namespace, out: TextIO, now: float) -> int:
+    from ghcrawl.store import transfer
+
+    if args.src == args.dst:
+        raise CommandError("SRC and DST are the same database")
+    def progress(table: str, rows: int) -> None:
+        out.write(f"copied {rows} rows of {table}\n")
+
+    copied = transfer.copy(args.src, args.dst, progress)
+    out.write(f"{redact(args.src)} copied to {redact(args.dst)} ({sum(copied.values())} rows); "
+              "a daemon can continue the crawl there\n")
+    return 0
+
+
+_COMMANDS = {"copy": _copy, "forget": _forget, "status": _status, "export": _export, "seed": _seed, "retry-failed": _retry_failed,
+             "demo": _demo}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -45,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
     "log_format": "text",
     "personal_data": True,
     "optout_file": None,
+    "lease_timeout": 60.0,
+    "worker_name": None,
     "outage_probe_max": 60.0,
     "app_id": None,
     "app_private_key_file": None,
@@ -52,10 +54,10 @@ DEFAULTS: dict[str, Any] = {
 }
 _INTS = {"max_depth", "concurrency", "max_attempts", "rate_limit_reserve"}
 _FLOATS = {"grace", "progress_interval", "request_timeout", "retry_base", "retry_max",
-           "poll_interval", "secondary_limit_wait", "refresh_after", "outage_probe_max"}
+           "poll_interval", "secondary_limit_wait", "refresh_after", "outage_probe_max", "lease_timeout"}
 _PATHS = {"db", "seeds_file", "token_file", "ca_file", "optout_file"}
 _BOOLS = ("once", "personal_data")
-_STRINGS = {"api_url", "status_endpoint", "log_format"} | _PATHS
+_STRINGS = {"api_url", "status_endpoint", "log_format", "worker_name"} | _PATHS
 
 
 @frozen
@@ -84,6 +86,8 @@ class Config:
     personal_data: bool = True
     optout_file: str | None = None
     outage_probe_max: float = 60.0
+    lease_timeout: float = 60.0
+    worker_name: str | None = None  # None: host:pid of the running daemon
     credentials: tuple[Credential, ...] = field(repr=False, default=())
     app: AppSettings | None = field(repr=False, default=None)
     warnings: tuple[str, ...] = ()
@@ -134,6 +138,8 @@ def load(
         personal_data=values["personal_data"],
         optout_file=_readable("optout_file", values["optout_file"]),
         outage_probe_max=_at_least("outage_probe_max", values["outage_probe_max"], 1),
+        lease_timeout=_at_least("lease_timeout", values["lease_timeout"], 1),
+        worker_name=_worker_name(values["worker_name"]),
         credentials=tuple(creds),
         app=app,
         warnings=tuple(warnings),
@@ -195,6 +201,12 @@ def _choice(key: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ConfigError(f"{key} must be one of {', '.join(choices)}, not {value!r}")
     return value
+
+
+def _worker_name(name: str | None) -> str | None:
+    if name is not None and not (0 < len(name) <= 100 and name.isprintable() and name.strip() == name):
+        raise ConfigError(f"worker_name {name[:100]!r} must be 1 to 100 printable characters")
+    return name
 
 
 def _readable(key: str, path: str | None) -> str | None:

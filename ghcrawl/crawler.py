@@ -10,7 +10,6 @@ reactor turn, so a thousand instant completions never recurse.
 from __future__ import annotations
 
 import random
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -22,21 +21,17 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ghcrawl.credentials import Credential
-from ghcrawl.errors import BadCredentials, FetchError, RateLimited, StoreError
+from ghcrawl.errors import BadCredentials, FetchError, LeaseLost, RateLimited, StoreError
 from ghcrawl.github import Final, GitHub, Moved, NotModified, Result, Validators
 from ghcrawl.metrics import Metrics, reason_class
 from ghcrawl.models import Contribution, Repo, User, items_of
 from ghcrawl.outage import Outage
 from ghcrawl.ratelimit import Budget, Pacer
 from ghcrawl.store import Page, Store, Task
+from ghcrawl.store.records import iso
 
 #: Most tasks claimed in one database round trip.
 CLAIM_BATCH = 50
-
-
-def iso(now: float) -> str:
-    """Timestamps as stored: UTC ISO 8601 with milliseconds (sorts as text)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
 
 
 class Crawler:
@@ -61,6 +56,7 @@ class Crawler:
         on_fatal: Callable[[str], None] = lambda reason: None,
         on_limited: Callable[[], None] = lambda: None,
         on_first_claim: Callable[[], None] = lambda: None,
+        on_pump: Callable[[], None] = lambda: None,
         renew: Callable[[Credential, str], Awaitable[bool]] | None = None,
         metrics: Metrics | None = None,
         rng: random.Random | None = None,
@@ -73,6 +69,7 @@ class Crawler:
         self._poll_interval, self._once = poll_interval, once
         self._on_finished, self._on_fatal, self._on_limited = on_finished, on_fatal, on_limited
         self._on_first_claim: Callable[[], None] | None = on_first_claim
+        self._on_pump = on_pump
         self._renew = renew
         self._metrics = metrics or Metrics()
         self._rng = rng or random.Random()
@@ -156,6 +153,7 @@ class Crawler:
         self._wake_call = None
         if not self._running or self.outage.active:
             return  # the outage's end wakes the loop again
+        self._on_pump()  # shared budgets top up their reservations
         now = self._clock.seconds()
         allowed, ask_again = self._pacer.allowance(now)
         allowed = min(allowed, self._slots.tokens)
@@ -236,6 +234,13 @@ class Crawler:
         return creds[self._turn % len(creds)]
 
     async def _work(self, task: Task) -> None:
+        """Run a task; one whose lease another daemon took over is dropped without a write."""
+        try:
+            await self._pages(task)
+        except LeaseLost as e:
+            self._log.warn("{reason}", reason=str(e))
+
+    async def _pages(self, task: Task) -> None:
         """Fetch a task page by page until it is done, waits, fails or we stop."""
         following: Task | None = task
         renewed = False  # a request refused (401) with a renewable token is renewed and sent again once

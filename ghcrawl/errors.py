@@ -15,6 +15,10 @@ class StoreError(GhcrawlError):
     """The database is not one ghcrawl can use (foreign, newer schema, unwritable)."""
 
 
+class LeaseLost(GhcrawlError):
+    """Another daemon took a task over after its lease expired: the page is dropped unwritten."""
+
+
 class FetchError(GhcrawlError):
     """A request did not produce a usable answer; the task is retried or failed.
 

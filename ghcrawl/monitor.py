@@ -39,8 +39,11 @@ class Monitor:
         counts = await self._store.progress()
         by_depth = await self._store.by_depth()
         now = self._reactor.seconds()
-        return self._progress.status(now, counts, by_depth, self._crawler.requests,
-                                     self._crawler.in_flight, self._pacer, self._crawler.outage.describe(now))
+        status = self._progress.status(now, counts, by_depth, self._crawler.requests,
+                                       self._crawler.in_flight, self._pacer, self._crawler.outage.describe(now))
+        status["worker"] = self._store.worker
+        status["daemons"] = [w.as_json(now) for w in await self._store.workers()]
+        return status
 
     async def listen(self, endpoint: str) -> None:
         """Serve /metrics, /status and the status page on a Twisted endpoint string."""

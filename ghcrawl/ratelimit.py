@@ -16,6 +16,8 @@ from attrs import define, field, frozen
 
 #: GitHub's cap on concurrent requests (secondary limits).
 GITHUB_MAX_CONCURRENCY = 100
+#: Seconds between looks at a shared budget being refilled.
+SHARED_POLL = 0.1
 #: Seconds added to ``x-ratelimit-reset`` before sending again (clock skew, rounding).
 RESET_MARGIN = 1.0
 
@@ -63,6 +65,11 @@ class Budget:
     limit: int | None = None
     reset_at: float = 0.0
     in_flight: int = 0
+    # Shared with other daemons (see ``ledger``): requests reserved and not yet sent,
+    # valid until the window they came from ends; None when not shared.
+    granted: int | None = None
+    granted_until: float = 0.0
+    refill_at: float = 0.0
 
     def observe(self, info: RateInfo) -> None:
         """Learn from a response; within one window the lowest ``remaining`` wins."""
@@ -76,9 +83,13 @@ class Budget:
         """Record an exhausted budget that GitHub says refills at ``until``."""
         self.remaining = 0
         self.reset_at = max(self.reset_at, until - RESET_MARGIN)
+        if self.granted is not None:
+            self.granted, self.refill_at = 0, until
 
     def available(self, now: float, reserve: int) -> int:
         """Requests that may start now without any chance of overrunning the budget."""
+        if self.granted is not None:
+            return self.granted if now < self.granted_until else 0
         if self.remaining is None or now >= self.reset_at + RESET_MARGIN:
             # Unknown window: one probe at a time until headers tell us more.
             return max(0, 1 - self.in_flight)
@@ -86,6 +97,8 @@ class Budget:
 
     def ready_at(self, now: float) -> float:
         """When this budget can next send, if it cannot now."""
+        if self.granted is not None:
+            return max(now + SHARED_POLL, self.refill_at)
         return self.reset_at + RESET_MARGIN if self.reset_at + RESET_MARGIN > now else now
 
 
@@ -133,6 +146,8 @@ class Pacer:
         if best is None or best.available(now, self.reserve) <= 0:
             return None
         best.in_flight += 1
+        if best.granted is not None:
+            best.granted -= 1
         return best
 
     def answered(self, budget: Budget, info: RateInfo | None, *, clean: bool) -> None:

@@ -7,6 +7,9 @@ few seconds whatever the network or the database thread is doing.
 
 from __future__ import annotations
 
+import os
+import socket
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -25,12 +28,13 @@ from ghcrawl.credentials import Credential
 from ghcrawl.errors import AppConfigError, BadCredentials, FetchError, GhcrawlError, RateLimited
 from ghcrawl.github import Fetched, GitHub, Result, tls_policy
 from ghcrawl.installations import AppTokens
+from ghcrawl.ledger import Ledger
 from ghcrawl.metrics import Metrics
 from ghcrawl.monitor import Monitor
 from ghcrawl.notify import SystemdNotifier
 from ghcrawl.optout import OptOutWatch
 from ghcrawl.ratelimit import Budget, Pacer
-from ghcrawl.store import Store, open_store
+from ghcrawl.store import Store, default_worker_name, open_store, redact
 
 
 class QuietConnectionPool(HTTPConnectionPool):
@@ -66,6 +70,8 @@ class CrawlService(Service):
         self._http_pool: HTTPConnectionPool | None = None
         self._refresh: LoopingCall | None = None
         self._optouts: OptOutWatch | None = None
+        self._heartbeat: LoopingCall | None = None
+        self._sent: deque[tuple[float, int]] = deque()  # (time, requests so far), the last minute
         self._starting: Deferred[None] | None = None
         self.app: AppTokens | None = None
 
@@ -104,13 +110,19 @@ class CrawlService(Service):
         github = GitHub(HTTPClient(agent), clock, self.pacer, config.api_url, config.request_timeout, self.metrics)
         # Tokens first: a rejected token must not leave a database behind.
         credentials = await self._check_tokens(github)
-        self.store = store = open_store(config.db, config.max_depth)
+        self.store = store = open_store(config.db, config.max_depth, worker=config.worker_name or default_worker_name(),
+                                        lease_timeout=config.lease_timeout, clock=clock)
         await store.migrate()
         await store.set_personal_data(config.personal_data)
         self._optouts = OptOutWatch(store, clock, config.optout_file, config.poll_interval)
         await self._optouts.start()
         await self._restore_budgets(store)
-        recovered = await store.recover_leases()
+        recovered = await store.recover_leases(clock.seconds(), await self._dead_workers(store))
+        await store.register(socket.gethostname(), os.getpid(), clock.seconds())
+        self._heartbeat = LoopingCall(self._beat)
+        self._heartbeat.clock = clock
+        self._heartbeat.start(config.lease_timeout / 3, now=False).addErrback(
+            lambda f: self._log.failure("heartbeat scheduling stopped", f))
         for login in await store.opted_out(config.seeds):
             self._log.warn("seed {login} refused: this person opted out", login=login)
         added = await store.add_seeds(config.seeds)
@@ -119,16 +131,21 @@ class CrawlService(Service):
         if config.once:
             refreshed = await store.requeue_stale(clock.seconds() - config.refresh_after, clock.seconds())
         self._log.info(
-            "database {db} open: {added} new seeds, {recovered} leases recovered, {reachable} users newly in reach, "
-            "{refreshed} tasks due for refresh", db=config.db, added=added, recovered=recovered,
-            reachable=reachable, refreshed=refreshed,
+            "database {db} open as {worker}: {added} new seeds, {recovered} leases recovered, {reachable} users newly in reach, "
+            "{refreshed} tasks due for refresh", db=redact(config.db), added=added, recovered=recovered,
+            reachable=reachable, refreshed=refreshed, worker=store.worker,
         )
+        ledger = Ledger(store, self.pacer, clock, chunk=4 * config.concurrency, keep=config.rate_limit_reserve,
+                        wake=lambda: self.crawler.poke() if self.crawler is not None else None)
+        if store.dialect.name == "postgres":
+            ledger.share()
         self.crawler = Crawler(
             store, github, self.pacer, clock, credentials,
             max_attempts=config.max_attempts, retry_base=config.retry_base, retry_max=config.retry_max,
             poll_interval=config.poll_interval, once=config.once,
             on_finished=self._finished, on_fatal=self.fatal, on_limited=self._save_budgets_soon,
-            on_first_claim=self._ready, metrics=self.metrics, renew=self.app.renew if self.app else None,
+            on_first_claim=self._ready, on_pump=ledger.top_up, metrics=self.metrics,
+            renew=self.app.renew if self.app else None,
             outage_probe_max=config.outage_probe_max, on_outage=self._report_soon,
         )
         if self.app is not None:
@@ -147,6 +164,28 @@ class CrawlService(Service):
                 self._refresh.clock = clock
                 self._refresh.start(min(max(config.refresh_after / 10, 1.0), 600.0), now=False).addErrback(
                     lambda f: self._log.failure("refresh scheduling stopped", f))
+
+    async def _dead_workers(self, store: Store) -> list[str]:
+        """Daemons of this host whose process is gone: their leases need not wait to expire."""
+        host, dead = socket.gethostname(), []
+        for worker in await store.workers():
+            if worker.host == host and worker.pid != os.getpid() and not _alive(worker.pid):
+                dead.append(worker.name)
+        return dead
+
+    async def _beat(self) -> None:
+        """Keep this daemon's leases alive and say how busy it is; an outage only delays the next beat."""
+        if self.store is None:
+            return
+        now = self._reactor.seconds()
+        sent = self.crawler.requests if self.crawler is not None else 0
+        self._sent.append((now, sent))
+        while len(self._sent) > 1 and self._sent[1][0] <= now - 60:
+            self._sent.popleft()
+        try:
+            await self.store.heartbeat(now, sent - self._sent[0][1])
+        except Exception:
+            self._log.failure("heartbeat failed")
 
     async def _check_tokens(self, github: GitHub) -> dict[str, list[Credential | None]]:
         """Check each token once and group tokens by the account whose budget they spend."""
@@ -299,6 +338,8 @@ class CrawlService(Service):
             self._refresh.stop()
         if self._optouts is not None:
             self._optouts.stop()
+        if self._heartbeat is not None and self._heartbeat.running:
+            self._heartbeat.stop()
         if self.app is not None:
             self.app.stop()
         if self.monitor is not None:
@@ -310,6 +351,8 @@ class CrawlService(Service):
             if cancelled and self.store is not None:
                 await self.store.release(cancelled)
         await self._save_budgets()
+        if self.store is not None and self._heartbeat is not None:
+            await self.store.unregister()
         if self._http_pool is not None:
             closing = self._http_pool.closeCachedConnections()
             closing.addTimeout(1.0, self._reactor)
@@ -321,3 +364,13 @@ class CrawlService(Service):
             self.store.close()
         self._log.info("stopped cleanly")
         self.notifier.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

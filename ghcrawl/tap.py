@@ -24,7 +24,7 @@ class Options(usage.Options):
     optFlags = [["once", None, "Exit once no work is pending: 0, or 3 if tasks are left failed (batch runs, cron)."]]
     optParameters = [
         ["config", "c", None, "TOML configuration file."],
-        ["db", None, None, "SQLite database path [default: ghcrawl.sqlite]."],
+        ["db", None, None, "SQLite path or postgresql://user@host/dbname URI [default: ghcrawl.sqlite]."],
         ["api-url", None, None, "GitHub API base URL [default: https://api.github.com]."],
         ["seeds-file", None, None, "File with one seed login per line."],
         ["max-depth", None, None, "Crawl users up to this many steps from a seed [default: 1]."],
@@ -42,6 +42,8 @@ class Options(usage.Options):
         ["log-format", None, None, "text or json [default: text]."],
         ["personal-data", None, None, "true or false: store names, companies, blogs, locations, bios [default: true]."],
         ["optout-file", None, None, "File of logins or ids of people never to fetch or store, re-read on change."],
+        ["lease-timeout", None, None, "Seconds before a silent daemon's tasks are claimable by others [default: 60]."],
+        ["worker-name", None, None, "This daemon's name in the database and status [default: host:pid]."],
         ["app-id", None, None, "GitHub App id or client id: crawl with the App's installation tokens."],
         ["app-private-key-file", None, None, "PEM file holding the App's private key (never the key itself)."],
         ["app-installations", None, None, "Comma-separated installation ids [default: every installation]."],
@@ -78,8 +80,8 @@ class Options(usage.Options):
         }
         for key in ("token-file", "rate-limit-reserve", "secondary-limit-wait", "max-attempts", "refresh-after",
                     "ca-file", "request-timeout", "progress-interval", "status-endpoint", "log-format",
-                    "personal-data", "optout-file", "outage-probe-max", "app-id", "app-private-key-file",
-                    "app-installations"):
+                    "personal-data", "optout-file", "outage-probe-max", "app-id", "app-private-key-file", "app-installations",
+                    "lease-timeout", "worker-name"):
             flags[key.replace("-", "_")] = self[key]
         try:
             self.config = config_module.load(flags, os.environ, self["config"])

@@ -297,6 +297,11 @@ tr.eta td.depth::after { content: "ETA"; margin-left: 6px; padding: 1px 5px; bor
     <h2>Progress by depth</h2>
     <table><thead id="depth-head"></thead><tbody id="depths"></tbody></table>
   </section>
+  <section class="panel">
+    <h2>Daemons</h2>
+    <table><thead><tr><th>Name</th><th>Host</th><th>Last heartbeat</th><th>Tasks leased</th>
+      <th>Requests, last minute</th><th>State</th></tr></thead><tbody id="daemons"></tbody></table>
+  </section>
 </main>
 <script>
 "use strict";
@@ -457,6 +462,19 @@ function depths(s) {
   $("depths").replaceChildren(...body);
 }
 
+function daemons(s) {
+  const body = (s.daemons || []).map(d => {
+    const tr = document.createElement("tr");
+    for (const v of [d.name, d.host, Math.round(d.heartbeat_ago) + " s ago", num(d.leases),
+                     num(d.requests_last_minute), d.state]) {
+      const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
+    }
+    if (d.state === "gone") tr.className = "failed";
+    return tr;
+  });
+  $("daemons").replaceChildren(...body);
+}
+
 async function refresh() {
   try {
     const answer = await fetch("/status", {cache: "no-store"});
@@ -464,7 +482,7 @@ async function refresh() {
     if (!answer.ok) throw new Error(s.error || answer.statusText);
     last = s; skew = Date.now() / 1000 - s.time;
     $("state").className = "";
-    headline(s); chart(s); depths(s);
+    headline(s); chart(s); depths(s); daemons(s);
   } catch (e) {
     const state = $("state");
     state.textContent = "no status: " + e.message;

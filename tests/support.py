@@ -84,8 +84,10 @@ def seed_args(t: dict[str, Any]) -> list[str]:
 
 
 def snapshot(db: str) -> dict[str, Any]:
-    """What a crawl stored, in the ground truth's shape."""
-    conn = sqlite3.connect(db)
+    """What a crawl stored, in the ground truth's shape (SQLite file or PostgreSQL URI)."""
+    from ghcrawl.store import is_uri, offline
+
+    conn: Any = offline.open_offline(db) if is_uri(db) else sqlite3.connect(db)
     try:
         users = sorted(
             (i, login, typ, depth, fetched is not None)

@@ -53,7 +53,8 @@ class CliTestCase(SynchronousTestCase):
         add_task(conn, "contributors", "11", 0, "failed", "HTTP 502 Bad Gateway", NOW - 100)
         add_task(conn, "user", "bob", 1, "failed", "bad API body: login", NOW - 100)
         add_task(conn, "user", "carol", 1, "pending")
-        conn.execute("INSERT INTO rate_limits VALUES ('tok1', 4200, ?, ?, ?)", (NOW + 600, NOW + 45, NOW - 5))
+        conn.execute("INSERT INTO rate_limits (token_id, remaining, reset_at, limited_until, updated_at) "
+                     "VALUES ('tok1', 4200, ?, ?, ?)", (NOW + 600, NOW + 45, NOW - 5))
         conn.close()
 
     def run_main(self, *args: str) -> tuple[int, str, str]:

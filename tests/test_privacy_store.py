@@ -11,6 +11,7 @@ from twisted.trial.unittest import TestCase
 from ghcrawl.errors import StoreError
 from ghcrawl.models import Contribution, Repo, User
 from ghcrawl.store import Page, Store, offline, open_store, privacy
+from tests import pg
 
 
 def repo(repo_id: int, owner_id: int, full_name: str) -> Repo:
@@ -125,3 +126,8 @@ class PrivacyStoreContract:
 class SqlitePrivacyTests(PrivacyStoreContract, TestCase):
     def database(self) -> str:
         return os.path.join(tempfile.mkdtemp(), "crawl.sqlite")
+
+
+class PostgresPrivacyTests(PrivacyStoreContract, TestCase):
+    def database(self) -> str:
+        return pg.server().database()

@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -22,6 +24,7 @@ from urllib.parse import quote
 from attrs import frozen
 
 from ghcrawl.errors import StoreError
+from ghcrawl.store.dialect import SQLITE, migrate
 
 #: The user columns a person writes about themselves; NULL with ``personal_data = false``.
 PERSONAL_COLUMNS = ("name", "company", "blog", "location", "bio")
@@ -422,9 +425,8 @@ def optout_count(txn: Cursor) -> int:
 
 def forget_offline(conn: Any, who: str, now: str) -> Removed:
     """``ghcrawl forget`` for one person: one short write transaction that waits for the daemon's lock."""
-    from ghcrawl.store.sqlite import _migrate  # the daemon migrates at start; this may run first
-
-    _migrate(conn)
+    if isinstance(conn, sqlite3.Connection):  # the daemon migrates at start; this may run first
+        migrate(conn, SQLITE, time.time())
     cur = conn.cursor()
     cur.execute("BEGIN IMMEDIATE")
     try:

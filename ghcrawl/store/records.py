@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import quote
 
 from attrs import frozen
@@ -36,10 +37,19 @@ class Task:
     depth: int
     attempts: int
     validators: dict[str, tuple[str | None, str | None, str | None]]
+    # Who holds the lease and which claim this is: a write checks both, so a task
+    # another daemon took over after the lease expired is never written twice.
+    lease_owner: str = ""
+    lease: int = 0
 
     @property
     def at_first_page(self) -> bool:
         return self.url == self.first_url
+
+
+def iso(now: float) -> str:
+    """Timestamps as stored: UTC ISO 8601 with milliseconds (sorts as text)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
 
 
 def user_url(login: str) -> str:
@@ -53,7 +63,6 @@ def repos_url(login: str) -> str:
 def contributors_url(full_name: str) -> str:
     owner, _, name = full_name.partition("/")
     return f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}/contributors?per_page=100"
-
 
 
 @frozen

@@ -1,31 +1,37 @@
-"""The SQLite backend: rows, the frontier, validators and budgets in one file.
+"""Rows, the frontier, validators and budgets: the Store and its transactions.
 
 Every logical write is one ``runInteraction`` opened with ``BEGIN IMMEDIATE``, so
 the rows of a page and the work they cause commit together or not at all. The
-pool holds one connection in one thread (SQLite has one writer anyway).
+SQL is written once in the portable subset (see ``dialect``) and runs on SQLite
+(one connection in one thread: SQLite has one writer anyway) and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from attrs import evolve
-from twisted.enterprise.adbapi import ConnectionPool, Transaction
+from twisted.enterprise.adbapi import Transaction
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
 
 from ghcrawl.errors import StoreError
 from ghcrawl.models import Contribution, Repo, User
-from ghcrawl.store import privacy
-from ghcrawl.store.migrations import SCHEMA_FILES, SCHEMA_VERSION, ddl, statements
+from ghcrawl.store import budgets, leases, privacy
+from ghcrawl.store.dialect import SQLITE, Pool, migrate, transient
+from ghcrawl.store.leases import hold
+from ghcrawl.store.migrations import SCHEMA_VERSION
 from ghcrawl.store.records import (
     REPO_COLUMNS,
     USER_COLUMNS,
     Page,
     Task,
-    Validators,
     contributors_url,
     repos_url,
     user_url,
@@ -35,7 +41,12 @@ BUSY_TIMEOUT_MS = 10_000
 _USER_NAMES = [c.strip() for c in USER_COLUMNS.split(",")]
 
 def check_database(path: str) -> None:
-    """Refuse, before anything is created, a path ghcrawl cannot use as its database."""
+    """Refuse, before anything is created, a database ghcrawl cannot use."""
+    from ghcrawl.store import postgres
+
+    if postgres.is_uri(path):
+        postgres.check_database(path)
+        return
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise StoreError(f"database folder {folder} does not exist")
@@ -80,161 +91,188 @@ def _begin(txn: Transaction) -> None:
     txn.execute("BEGIN IMMEDIATE")
 
 
-class Store:
-    """The crawl's database: a thin async interface over one SQLite connection."""
+def sqlite_pool(path: str) -> Pool:
+    """One connection in one thread: SQLite has one writer, and WAL lets readers in beside it."""
+    return Pool(SQLITE, "sqlite3", path, check_same_thread=False, cp_min=1, cp_max=1,
+                cp_openfun=_open_connection, cp_noisy=False)
 
-    def __init__(self, path: str, max_depth: int) -> None:
-        self.path = path
+
+class Store:
+    """The crawl's database: a thin async interface over SQLite or PostgreSQL.
+
+    Every interaction that fails for a passing reason (a busy file, a lost
+    connection, a serialization failure) is run again after a backoff: nothing
+    was written, so an outage is waited out and no task fails for it.
+    """
+
+    _log = Logger()
+
+    def __init__(self, db: str, max_depth: int, *, worker: str = "", lease_timeout: float = 60.0,
+                 clock: IReactorTime | None = None) -> None:
+        from ghcrawl.store import postgres
+
+        self.path = db
         self.max_depth = max_depth
-        self._pool = ConnectionPool(
-            "sqlite3",
-            path,
-            check_same_thread=False,
-            cp_min=1,
-            cp_max=1,
-            cp_openfun=_open_connection,
-            cp_noisy=False,
-        )
+        self.worker = worker or default_worker_name()
+        self.lease_timeout = lease_timeout
+        if clock is None:
+            from twisted.internet import reactor as clock  # type: ignore[assignment]
+        self._clock: IReactorTime = clock  # type: ignore[assignment]
+        self._pool = postgres.pool(db) if postgres.is_uri(db) else sqlite_pool(db)
+        self.dialect = self._pool.dialect
 
     def close(self) -> None:
-        """Stop the database thread (only call once no interaction is running)."""
+        """Stop the database threads (only call once no interaction is running)."""
         self._pool.close()
+
+    async def _run(self, interaction: Callable[..., Any], *args: Any) -> Any:
+        delay = 0.05
+        while True:
+            try:
+                return await self._pool.runInteraction(interaction, *args)
+            except Exception as e:
+                if not transient(e):
+                    raise
+                self._log.warn("database busy or unreachable ({error}); retrying in {delay:.1f}s",
+                               error=str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__,
+                               delay=delay)
+                await deferLater(self._clock, delay, lambda: None)
+                delay = min(delay * 2, 5.0)
 
     async def migrate(self) -> int:
         """Bring the schema to this version, each step in its own transaction."""
-        return await self._pool.runWithConnection(_migrate)
+        return int(await self._pool.runWithConnection(migrate, self.dialect, self._clock.seconds()))
 
-    async def recover_leases(self) -> int:
-        """Return work that a killed run left in flight to pending."""
-        return await self._pool.runInteraction(_recover_leases)
+    async def register(self, host: str, pid: int, now: float) -> None:
+        """Announce this daemon in the workers table (for status and dead-daemon detection)."""
+        await self._run(leases.register, self.worker, host, pid, now, now - 86400.0, self.lease_timeout)
+
+    async def unregister(self) -> None:
+        """Leave the workers table on a clean stop."""
+        await self._run(leases.unregister, self.worker)
+
+    async def heartbeat(self, now: float, requests: int) -> int:
+        """Extend this daemon's leases by ``lease_timeout``; returns how many it holds."""
+        return int(await self._run(leases.heartbeat, self.worker, now, now + self.lease_timeout, requests))
+
+    async def workers(self) -> list[leases.Worker]:
+        """Every daemon sharing the database, with its heartbeat and leases held."""
+        return list(await self._run(leases.workers))
+
+    async def recover_leases(self, now: float, dead: Sequence[str] = ()) -> int:
+        """Return this daemon's own, dead daemons' and expired leases to pending; never a live one."""
+        return int(await self._run(leases.recover, [self.worker, *dead], now))
 
     async def add_seeds(self, logins: Iterable[str]) -> int:
         """Queue seed users at depth 0; a seed given twice is queued once."""
-        return await self._pool.runInteraction(_add_seeds, list(logins))
+        return int(await self._run(_add_seeds, list(logins)))
 
     async def enqueue_reachable(self) -> int:
         """Queue users now within max depth that have no work yet (max depth raised)."""
-        return await self._pool.runInteraction(_enqueue_reachable, self.max_depth)
+        return int(await self._run(_enqueue_reachable, self.max_depth))
 
     async def requeue_stale(self, before: float, now: float) -> int:
         """Put finished work last done before ``before`` back, from its first page."""
-        return await self._pool.runInteraction(_requeue_stale, before, now)
+        return int(await self._run(_requeue_stale, before, now))
 
     async def claim(self, n: int, now: float) -> list[Task]:
-        """Lease up to ``n`` due tasks, lowest depth first."""
-        return await self._pool.runInteraction(_claim, n, now)
+        """Lease up to ``n`` due tasks (or expired leases), lowest depth first."""
+        return list(await self._run(leases.claim, n, now, self.worker, now + self.lease_timeout))
 
     async def release(self, task_ids: Sequence[int]) -> None:
         """Give leased tasks back untouched (shutdown, or no budget after all)."""
-        await self._pool.runInteraction(_release, list(task_ids))
+        await self._run(leases.release, list(task_ids), self.worker)
 
     async def commit_user(self, task: Task, user: User, page: Page) -> Task | None:
         """Store a profile and queue the user's repository listing."""
-        return await self._pool.runInteraction(_commit_user, task, user, page, self.max_depth)
+        return await self._run(_commit_user, task, user, page, self.max_depth)  # type: ignore[no-any-return]
 
     async def commit_repos(self, task: Task, repos: list[Repo], page: Page) -> Task | None:
         """Store one page of a user's repositories and queue their contributor listings; return what follows."""
-        return await self._pool.runInteraction(_commit_repos, task, repos, page)
+        return await self._run(_commit_repos, task, repos, page)  # type: ignore[no-any-return]
 
     async def commit_contributors(
         self, task: Task, contributions: list[Contribution], page: Page
     ) -> Task | None:
         """Store one page of contributors, as users one step deeper, and queue them; return what follows."""
-        return await self._pool.runInteraction(_commit_contributors, task, contributions, page, self.max_depth)
+        return await self._run(  # type: ignore[no-any-return]
+            _commit_contributors, task, contributions, page, self.max_depth)
 
     async def not_modified(self, task: Task, page: Page) -> Task | None:
         """Record a 304: only fetch times change; the cached next page follows."""
-        return await self._pool.runInteraction(_not_modified, task, page)
+        return await self._run(_not_modified, task, page)  # type: ignore[no-any-return]
 
     async def finish(self, task: Task, outcome: str, now: float) -> None:
         """Close a task with a final answer (404, 204, 451, too large...)."""
-        await self._pool.runInteraction(_finish, task, outcome, now)
+        await self._run(_finish, task, outcome, now)
 
     async def move(self, task: Task, url: str, now: float) -> None:
         """Point a leased task at where a redirect says its resource now lives."""
-        await self._pool.runInteraction(_move, task, url, now)
+        await self._run(_move, task, url, now)
 
     async def retry(self, task: Task, at: float, reason: str, *, attempt: bool, now: float) -> None:
         """Put a task back for ``at``, counting an attempt unless GitHub asked us to wait."""
-        await self._pool.runInteraction(_retry, task, at, reason, attempt, now)
+        await self._run(_retry, task, at, reason, attempt, now)
 
     async def fail(self, task: Task, reason: str, now: float) -> None:
         """Give up on a task, keeping the reason for ``ghcrawl status``."""
-        await self._pool.runInteraction(_fail, task, reason, now)
+        await self._run(_fail, task, reason, now)
 
     async def progress(self) -> dict[str, int]:
         """Counts for the progress line."""
-        return await self._pool.runInteraction(_progress)
+        return dict(await self._run(_progress))
 
     async def by_depth(self) -> list[tuple[int, str, str, int]]:
         """Frontier sizes by depth, kind and state, for progress per depth."""
-        return await self._pool.runInteraction(_by_depth)
+        return list(await self._run(_by_depth))
 
     async def next_due(self) -> float | None:
-        """When the earliest pending task becomes due, or None when nothing is pending."""
-        return await self._pool.runInteraction(_next_due)
+        """When work may next be claimable (a pending task, or another daemon's lease running out)."""
+        return await self._run(leases.next_due, self.worker)  # type: ignore[no-any-return]
 
     async def failures(self) -> tuple[int, str | None]:
         """How many tasks are failed, and their commonest reason (how a ``--once`` run ends)."""
-        return await self._pool.runInteraction(_failures)
+        return await self._run(_failures)  # type: ignore[no-any-return]
 
     async def load_budgets(self) -> dict[str, tuple[int | None, float, float]]:
         """Budget state a previous run left: remaining, reset and limited-until per budget."""
-        return await self._pool.runInteraction(_load_budgets)
+        return dict(await self._run(_load_budgets))
+
+    async def reserve(self, budget_id: str, want: int, now: float, seen: tuple[int | None, float],
+                      outstanding: int, keep: int, probe_for: float) -> budgets.Grant:
+        """Reserve up to ``want`` requests of an account's budget shared with other daemons."""
+        grant: budgets.Grant = await self._run(budgets.reserve, budget_id, want, now, seen, outstanding, keep,
+                                               probe_for)
+        return grant
 
     async def save_budgets(self, rows: list[tuple[str, int | None, float, float]], now: float) -> None:
         """Persist budget state so a restart loop cannot burst into a limit."""
-        await self._pool.runInteraction(_save_budgets, rows, now)
+        await self._run(_save_budgets, rows, now)
 
     async def set_personal_data(self, wanted: bool) -> None:
         """Record the ``personal_data`` mode; refuses turning it back on (StoreError)."""
-        await self._pool.runInteraction(_privacy_write, privacy.set_personal_data, wanted)
+        await self._run(_privacy_write, privacy.set_personal_data, wanted)
 
     async def opted_out(self, logins: Sequence[str]) -> list[str]:
         """The logins among these that opted out (seeds refused)."""
-        return await self._pool.runInteraction(privacy.opted_out_logins, list(logins))
+        return list(await self._run(privacy.opted_out_logins, list(logins)))
 
     async def sync_optouts(self, entries: Sequence[str], now: str) -> list[privacy.Removed]:
         """Make the opt-out file's entries the file's opt-outs, removing what the crawl holds of them."""
-        return await self._pool.runInteraction(_privacy_write, privacy.sync_file, list(entries), now)
+        return list(await self._run(_privacy_write, privacy.sync_file, list(entries), now))
 
     async def optout_count(self) -> int:
         """How many opt-outs are recorded; a change means someone was forgotten."""
-        return await self._pool.runInteraction(privacy.optout_count)
+        return int(await self._run(privacy.optout_count))
 
     async def gone(self, task_ids: Sequence[int]) -> list[int]:
         """Which claimed tasks were deleted meanwhile (their person was forgotten)."""
-        return await self._pool.runInteraction(privacy.held_tasks_gone, list(task_ids))
+        return list(await self._run(privacy.held_tasks_gone, list(task_ids)))
 
 
-
-def _migrate(conn: sqlite3.Connection) -> int:
-    cur = conn.cursor()
-    try:
-        have = {r[0] for r in cur.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        version = _version(cur) if "schema_version" in have else 0
-        if have and "schema_version" not in have:
-            raise StoreError("not a ghcrawl database (it has other tables)")
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"schema version {version} is newer than this ghcrawl ({SCHEMA_VERSION})")
-        for number, name in enumerate(SCHEMA_FILES, start=1):
-            if number <= version:
-                continue
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in statements(ddl("sqlite", name)):
-                    cur.execute(statement)
-                cur.execute(
-                    "INSERT INTO schema_version (version, applied_at) VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
-                    (number,),
-                )
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-        return SCHEMA_VERSION
-    finally:
-        cur.close()
+def default_worker_name() -> str:
+    """``host:pid``: unique on one host, and tells a dead daemon from a live one there."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _privacy_write(txn: Transaction, write: Any, *args: Any) -> Any:
@@ -242,19 +280,16 @@ def _privacy_write(txn: Transaction, write: Any, *args: Any) -> Any:
     return write(txn, *args)
 
 
-def _recover_leases(txn: Transaction) -> int:
-    _begin(txn)
-    txn.execute("UPDATE tasks SET state = 'pending' WHERE state = 'leased'")
-    return int(txn.rowcount)
+_ADD_USER_TASK = (
+    "INSERT INTO tasks (kind, key, first_url, url, depth, updated_at) VALUES ('user', ?, ?, ?, ?, ?) "
+    "ON CONFLICT (kind, key) DO UPDATE SET depth = "
+    "CASE WHEN excluded.depth < tasks.depth THEN excluded.depth ELSE tasks.depth END"
+)
 
 
 def _add_user_task(txn: Transaction, login: str, depth: int, now: float) -> None:
     url = user_url(login)
-    txn.execute(
-        "INSERT INTO tasks (kind, key, first_url, url, depth, updated_at) VALUES ('user', ?, ?, ?, ?, ?) "
-        "ON CONFLICT (kind, key) DO UPDATE SET depth = MIN(depth, excluded.depth)",
-        (login.lower(), url, url, depth, now),
-    )
+    txn.execute(_ADD_USER_TASK, (login.lower(), url, url, depth, now))
 
 
 def _add_seeds(txn: Transaction, logins: list[str]) -> int:
@@ -293,31 +328,6 @@ def _requeue_stale(txn: Transaction, before: float, now: float) -> int:
     return int(txn.rowcount)
 
 
-def _claim(txn: Transaction, n: int, now: float) -> list[Task]:
-    _begin(txn)
-    txn.execute(
-        "UPDATE tasks SET state = 'leased', updated_at = ?, "
-        "pass_started_at = CASE WHEN url = first_url THEN strftime('%Y-%m-%dT%H:%M:%fZ', ?, 'unixepoch') "
-        "ELSE pass_started_at END "
-        "WHERE id IN (SELECT id FROM tasks WHERE state = 'pending' AND next_attempt_at <= ? "
-        "ORDER BY depth, id LIMIT ?) "
-        "RETURNING id, kind, key, url, first_url, depth, attempts",
-        (now, now, now, n),
-    )
-    rows = txn.fetchall()
-    tasks = []
-    for row in rows:
-        task_id, kind, key, url, first_url, depth, attempts = row
-        tasks.append(Task(task_id, kind, key, url, first_url, depth, attempts, _validators(txn, url)))
-    tasks.sort(key=lambda t: (t.depth, t.id))
-    return privacy.claimable(txn, tasks)
-
-
-def _release(txn: Transaction, ids: list[int]) -> None:
-    _begin(txn)
-    txn.executemany("UPDATE tasks SET state = 'pending' WHERE id = ? AND state = 'leased'", [(i,) for i in ids])
-
-
 def _remember(txn: Transaction, page: Page) -> None:
     if page.etag or page.last_modified:
         txn.execute(
@@ -330,11 +340,6 @@ def _remember(txn: Transaction, page: Page) -> None:
 
 
 
-def _validators(txn: Transaction, url: str) -> Validators:
-    txn.execute("SELECT token_id, etag, last_modified, next_url FROM http_cache WHERE url = ?", (url,))
-    return {t: (e, lm, nx) for t, e, lm, nx in txn.fetchall()}
-
-
 def _advance(txn: Transaction, task: Task, next_url: str | None, now: float) -> Task | None:
     """Move the cursor to the next page (still leased) and return it, or finish the task."""
     if next_url:
@@ -342,7 +347,7 @@ def _advance(txn: Transaction, task: Task, next_url: str | None, now: float) -> 
             "UPDATE tasks SET url = ?, attempts = 0, outcome = NULL, updated_at = ? WHERE id = ?",
             (next_url, now, task.id),
         )
-        return evolve(task, url=next_url, attempts=0, validators=_validators(txn, next_url))
+        return evolve(task, url=next_url, attempts=0, validators=leases.validators(txn, next_url))
     else:
         txn.execute(
             "UPDATE tasks SET state = 'done', url = first_url, attempts = 0, outcome = NULL, "
@@ -356,6 +361,7 @@ def _commit_user(txn: Transaction, task: Task, user: User, page: Page, max_depth
     _begin(txn)
     if privacy.refused(txn, task, user.id, user.login):
         return None
+    hold(txn, task)
     values = privacy.profile(txn, _USER_NAMES, [getattr(user, c) for c in _USER_NAMES])
     updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in USER_COLUMNS.split(",")[1:])
     txn.execute(
@@ -367,7 +373,8 @@ def _commit_user(txn: Transaction, task: Task, user: User, page: Page, max_depth
     url = repos_url(user.login)
     txn.execute(
         "INSERT INTO tasks (kind, key, first_url, url, depth, updated_at) VALUES ('repos', ?, ?, ?, ?, ?) "
-        "ON CONFLICT (kind, key) DO UPDATE SET depth = MIN(depth, excluded.depth)",
+        "ON CONFLICT (kind, key) DO UPDATE SET depth = "
+        "CASE WHEN excluded.depth < tasks.depth THEN excluded.depth ELSE tasks.depth END",
         (str(user.id), url, url, depth, page.now),
     )
     _remember(txn, page)
@@ -386,6 +393,7 @@ def _commit_repos(txn: Transaction, task: Task, repos: list[Repo], page: Page) -
     _begin(txn)
     if privacy.refused(txn, task):
         return None
+    hold(txn, task)
     owner_id = int(task.key)
     depth = _owner_depth(txn, owner_id)
     mine = [r for r in repos if r.owner_id == owner_id]
@@ -432,20 +440,20 @@ def _commit_contributors(
     if privacy.refused(txn, task):
         return None
     contributions = privacy.without_opted_out(txn, contributions)
+    hold(txn, task)
     repo_id = int(task.key)
     txn.execute("SELECT owner_id FROM repos WHERE id = ?", (repo_id,))
     row = txn.fetchone()
     if row is None:
         raise StoreError(f"repository {repo_id} is not stored")
     depth = _owner_depth(txn, int(row[0])) + 1
-    for c in contributions:
-        u = c.user
-        txn.execute(
-            "INSERT INTO users (id, login, type, depth) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET login = excluded.login, type = excluded.type",
-            (u.id, u.login, u.type, depth),
-        )
-        _relax(txn, u.id, depth, max_depth)
+    contributions = sorted(contributions, key=lambda c: c.user.id)  # row locks in one order: no deadlock
+    txn.executemany(
+        "INSERT INTO users (id, login, type, depth) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET login = excluded.login, type = excluded.type",
+        [(c.user.id, c.user.login, c.user.type, depth) for c in contributions],
+    )
+    _relax_all(txn, [c.user.id for c in contributions], depth, max_depth)
     txn.executemany(
         "INSERT INTO contributors (repo_id, user_id, contributions, seen_at, seen_on_page) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (repo_id, user_id) DO UPDATE SET "
@@ -476,7 +484,7 @@ def _relax(txn: Transaction, user_id: int, depth: int, max_depth: int) -> int:
         return int(current)
     if current > depth:
         txn.execute(
-            "WITH RECURSIVE reach (id, depth) AS (VALUES (?, ?) UNION "
+            "WITH RECURSIVE reach (id, depth) AS (VALUES (CAST(? AS BIGINT), CAST(? AS INTEGER)) UNION "
             "SELECT c.user_id, reach.depth + 1 FROM reach JOIN repos r ON r.owner_id = reach.id "
             "JOIN contributors c ON c.repo_id = r.id JOIN users u ON u.id = c.user_id "
             "WHERE u.depth > reach.depth + 1) "
@@ -487,9 +495,9 @@ def _relax(txn: Transaction, user_id: int, depth: int, max_depth: int) -> int:
         )
         for reached_id, reached_login, d in txn.fetchall():
             txn.execute(
-                "UPDATE tasks SET depth = MIN(depth, ?) WHERE (kind = 'user' AND key = lower(?)) "
-                "OR (kind = 'repos' AND key = ?)",
-                (d, reached_login, str(reached_id)),
+                "UPDATE tasks SET depth = CASE WHEN ? < depth THEN ? ELSE depth END "
+                "WHERE (kind = 'user' AND key = lower(?)) OR (kind = 'repos' AND key = ?)",
+                (d, d, reached_login, str(reached_id)),
             )
             if d <= max_depth:
                 _add_user_task(txn, reached_login, d, 0.0)
@@ -498,10 +506,25 @@ def _relax(txn: Transaction, user_id: int, depth: int, max_depth: int) -> int:
     return depth
 
 
+def _relax_all(txn: Transaction, user_ids: list[int], depth: int, max_depth: int) -> None:
+    """``_relax`` for a page of contributors in a few round trips: one read, one batch of new work."""
+    if not user_ids:
+        return
+    txn.execute(f"SELECT id, depth, login FROM users WHERE id IN ({', '.join('?' * len(user_ids))})", user_ids)
+    rows = sorted(txn.fetchall())
+    for user_id, current, _ in rows:
+        if current > depth:
+            _relax(txn, user_id, depth, max_depth)
+    if depth <= max_depth:
+        txn.executemany(_ADD_USER_TASK, [(login.lower(), user_url(login), user_url(login), depth, 0.0)
+                                         for _, current, login in rows if current == depth])
+
+
 def _not_modified(txn: Transaction, task: Task, page: Page) -> Task | None:
     _begin(txn)
     if privacy.refused(txn, task):
         return None
+    hold(txn, task)
     txn.execute("SELECT next_url FROM http_cache WHERE url = ? AND token_id = ?", (page.url, page.token_id))
     row = txn.fetchone()
     next_url = row[0] if row else None
@@ -521,6 +544,7 @@ def _not_modified(txn: Transaction, task: Task, page: Page) -> Task | None:
 
 def _finish(txn: Transaction, task: Task, outcome: str, now: float) -> None:
     _begin(txn)
+    hold(txn, task)
     txn.execute(
         "UPDATE tasks SET state = 'done', url = first_url, outcome = ?, updated_at = ? WHERE id = ?",
         (outcome, now, task.id),
@@ -533,6 +557,7 @@ def _finish(txn: Transaction, task: Task, outcome: str, now: float) -> None:
 
 def _move(txn: Transaction, task: Task, url: str, now: float) -> None:
     _begin(txn)
+    hold(txn, task)
     txn.execute(
         "UPDATE tasks SET url = ?, first_url = CASE WHEN url = first_url THEN ? ELSE first_url END, "
         "attempts = attempts + 1, updated_at = ? WHERE id = ?",
@@ -542,6 +567,7 @@ def _move(txn: Transaction, task: Task, url: str, now: float) -> None:
 
 def _retry(txn: Transaction, task: Task, at: float, reason: str, attempt: bool, now: float) -> None:
     _begin(txn)
+    hold(txn, task)
     txn.execute(
         "UPDATE tasks SET state = 'pending', next_attempt_at = ?, outcome = ?, "
         "attempts = attempts + ?, updated_at = ? WHERE id = ?",
@@ -551,6 +577,7 @@ def _retry(txn: Transaction, task: Task, at: float, reason: str, attempt: bool, 
 
 def _fail(txn: Transaction, task: Task, reason: str, now: float) -> None:
     _begin(txn)
+    hold(txn, task)
     txn.execute(
         "UPDATE tasks SET state = 'failed', outcome = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
         (reason[:500], now, task.id),
@@ -577,12 +604,6 @@ def _by_depth(txn: Transaction) -> list[tuple[int, str, str, int]]:
     return [(int(d), k, s, int(n)) for d, k, s, n in txn.fetchall()]
 
 
-def _next_due(txn: Transaction) -> float | None:
-    txn.execute("SELECT MIN(next_attempt_at) FROM tasks WHERE state = 'pending'")
-    row = txn.fetchone()
-    return None if row[0] is None else float(row[0])
-
-
 def _failures(txn: Transaction) -> tuple[int, str | None]:
     txn.execute("SELECT COUNT(*) FROM tasks WHERE state = 'failed'")
     count = int(txn.fetchone()[0])
@@ -597,14 +618,13 @@ def _load_budgets(txn: Transaction) -> dict[str, tuple[int | None, float, float]
 
 
 def _save_budgets(txn: Transaction, rows: list[tuple[str, int | None, float, float]], now: float) -> None:
+    # The remaining budget belongs to the ledger once a row exists; a daemon only
+    # adds the secondary-limit pause it met, for every daemon to honour.
     _begin(txn)
     txn.executemany(
         "INSERT INTO rate_limits (token_id, remaining, reset_at, limited_until, updated_at) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (token_id) DO UPDATE SET remaining = excluded.remaining, "
-        "reset_at = excluded.reset_at, limited_until = excluded.limited_until, updated_at = excluded.updated_at",
-        [(*row, now) for row in rows],
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (token_id) DO UPDATE SET limited_until = CASE WHEN "
+        "excluded.limited_until > rate_limits.limited_until THEN excluded.limited_until "
+        "ELSE rate_limits.limited_until END, updated_at = excluded.updated_at",
+        [(*row, now) for row in sorted(rows)],
     )
-
-
-# --- Offline reads and edits for the ghcrawl command (plain sqlite3, no reactor) ---
-#

@@ -1,4 +1,4 @@
--- ghcrawl schema version 2: privacy. Who asked to be left out, and how the data is kept.
+-- ghcrawl schema version 3: privacy. Who asked to be left out, and how the data is kept.
 
 -- A person who opted out: GitHub's numeric id and a salted hash of the lower-case
 -- login, never the login itself. 'forget' rows are permanent; 'file' rows mirror

@@ -1,0 +1,113 @@
+"""``python -m bench.store_cost``: what a stored page and a claim cost, SQLite against PostgreSQL.
+
+Page cost: one process commits ``--pages`` contributor pages (20 new users each,
+the commonest and dearest write) through the real Store, one after another.
+Claim latency: ``--daemons`` stores with their own pools and worker names claim
+5 tasks at a time from one frontier of ``--tasks`` seeds and finish them, all at
+once; the figure is the median and 95th percentile of one claim's round trip.
+PostgreSQL runs on a throwaway server (tests/pg.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any
+
+from twisted.internet import defer, task
+
+from bench.run import ROOT
+
+
+def _page(url: str, now: float) -> Any:
+    from ghcrawl.store.records import Page, iso
+
+    return Page(url, None, now, iso(now), "tok-bench", '"e"')
+
+
+async def page_cost(db: str, pages: int, reactor: Any) -> float:
+    """Milliseconds per contributor page stored."""
+    from ghcrawl.models import Contribution, Repo, User
+    from ghcrawl.store import open_store
+
+    store = open_store(db, 1, worker="bench", clock=reactor)
+    await store.migrate()
+    await store.add_seeds([f"owner{i}" for i in range(pages)])
+    for t in await store.claim(pages, 1.0):
+        await store.commit_user(t, User(1 + t.id, t.key, "User"), _page(t.url, 1.0))
+    for t in await store.claim(pages, 2.0):
+        owner = int(t.key)
+        repo = Repo(owner * 10, owner, f"o{owner}/r", "r", None, False, None, 0, 0, 0, 1, "main", None, None, None,
+                    False)
+        await store.commit_repos(t, [repo], _page(t.url, 2.0))
+    listings = [t for t in await store.claim(pages, 3.0) if t.kind == "contributors"]
+    started = time.perf_counter()
+    for n, t in enumerate(listings):
+        found = [Contribution(User(10_000_000 + n * 100 + k, f"c{n}x{k}", "User"), k + 1) for k in range(20)]
+        await store.commit_contributors(t, found, _page(t.url, 3.0))
+    elapsed = time.perf_counter() - started
+    store.close()
+    return 1000 * elapsed / max(1, len(listings))
+
+
+async def claim_latency(db: str, daemons: int, tasks: int, reactor: Any) -> tuple[float, float]:
+    """Median and 95th percentile milliseconds of one claim of 5, with ``daemons`` claiming at once."""
+    from ghcrawl.store import open_store
+
+    stores = [open_store(db, 1, worker=f"bench-{i}", clock=reactor) for i in range(daemons)]
+    await stores[0].migrate()
+    await stores[0].add_seeds([f"seed{i}" for i in range(tasks)])
+    times: list[float] = []
+
+    async def run(store: Any) -> None:
+        while True:
+            started = time.perf_counter()
+            claimed = await store.claim(5, 10.0)
+            times.append(time.perf_counter() - started)
+            if not claimed:
+                return
+            for t in claimed:
+                await store.finish(t, "not_found", 10.0)
+
+    await defer.gatherResults([defer.Deferred.fromCoroutine(run(s)) for s in stores])
+    for s in stores:
+        s.close()
+    ordered = sorted(times)
+    return 1000 * statistics.median(ordered), 1000 * ordered[int(0.95 * (len(ordered) - 1))]
+
+
+async def main(reactor: Any, args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(ROOT))
+    from tests import pg
+
+    server = pg.server()
+    work = tempfile.mkdtemp(prefix="ghcrawl-store-cost-")
+    print("| database | ms per contributor page (20 users) | claim of 5, median / p95 ms, by daemons |")
+    print("|---|---|---|")
+    for backend in ("sqlite", "postgres"):
+        def fresh(name: str, backend: str = backend) -> str:
+            return server.database() if backend == "postgres" else os.path.join(work, name + ".sqlite")
+
+        cost = await page_cost(fresh("pages"), args.pages, reactor)
+        claims = []
+        for n in args.daemons:
+            median, p95 = await claim_latency(fresh(f"claims{n}"), n, args.tasks, reactor)
+            claims.append(f"{n}: {median:.1f} / {p95:.1f}")
+        print(f"| {backend} | {cost:.2f} | {'; '.join(claims)} |", flush=True)
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=300)
+    parser.add_argument("--tasks", type=int, default=1500)
+    parser.add_argument("--daemons", type=int, nargs="+", default=[1, 3])
+    args = parser.parse_args()
+    task.react(lambda reactor: defer.Deferred.fromCoroutine(main(reactor, args)))
+
+
+if __name__ == "__main__":
+    cli()
