@@ -236,6 +236,8 @@ def _commands(res: dict[str, Any]) -> str:
             "    python -m bench --smoke            # < 30 s, writes to a temp dir (CI)",
             "    python -m bench --report-only      # rewrite this page from docs/bench/results.json",
             "    python -m bench.profile            # py-spy profile of ghcrawl: docs/bench/profile.{svg,txt,md}",
+            "    python -m bench.soak               # 15-minute daemon soak on a changing graph: docs/bench/soak.{png,md}",
+            "    python -m bench.hostile            # peak RSS against huge bodies, a gzip bomb, overfull pages",
             "",
             "Each contender runs as its own process against a fakehub process on 127.0.0.1:",
             "",
@@ -392,7 +394,7 @@ def write(res: dict[str, Any], out: Path) -> None:
     for name in ("latency", "cpu", "quota", "refresh", "scale", "shutdown"):
         if name in res["scenarios"]:
             lines += _section(res, name)
-    profile = data / "profile.md"
-    if profile.exists() and not res.get("smoke"):
-        lines += [profile.read_text().strip(), ""]
+    for name in ("soak.md", "profile.md"):
+        if (data / name).exists() and not res.get("smoke"):
+            lines += [(data / name).read_text().strip(), ""]
     (out / "benchmarks.md").write_text("\n".join(lines))

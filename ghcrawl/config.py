@@ -51,8 +51,9 @@ DEFAULTS: dict[str, Any] = {
     "app_id": None,
     "app_private_key_file": None,
     "app_installations": None,
+    "max_body_bytes": 32 * 1024 * 1024,
 }
-_INTS = {"max_depth", "concurrency", "max_attempts", "rate_limit_reserve"}
+_INTS = {"max_depth", "concurrency", "max_attempts", "rate_limit_reserve", "max_body_bytes"}
 _FLOATS = {"grace", "progress_interval", "request_timeout", "retry_base", "retry_max",
            "poll_interval", "secondary_limit_wait", "refresh_after", "outage_probe_max", "lease_timeout"}
 _PATHS = {"db", "seeds_file", "token_file", "ca_file", "optout_file"}
@@ -88,6 +89,7 @@ class Config:
     outage_probe_max: float = 60.0
     lease_timeout: float = 60.0
     worker_name: str | None = None  # None: host:pid of the running daemon
+    max_body_bytes: int = 32 * 1024 * 1024
     credentials: tuple[Credential, ...] = field(repr=False, default=())
     app: AppSettings | None = field(repr=False, default=None)
     warnings: tuple[str, ...] = ()
@@ -140,6 +142,7 @@ def load(
         outage_probe_max=_at_least("outage_probe_max", values["outage_probe_max"], 1),
         lease_timeout=_at_least("lease_timeout", values["lease_timeout"], 1),
         worker_name=_worker_name(values["worker_name"]),
+        max_body_bytes=_at_least("max_body_bytes", values["max_body_bytes"], 1024),
         credentials=tuple(creds),
         app=app,
         warnings=tuple(warnings),

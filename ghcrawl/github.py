@@ -21,6 +21,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.http_headers import Headers
 
 from ghcrawl import __version__
+from ghcrawl.bounds import DEFAULT_MAX_BODY_BYTES, check_items, check_link, read_body
 from ghcrawl.credentials import Credential
 from ghcrawl.errors import AppRejected, BadCredentials, FetchError, RateLimited
 from ghcrawl.metrics import Metrics
@@ -93,6 +94,7 @@ class GitHub:
         base_url: str,
         timeout: float = 30.0,
         metrics: Metrics | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self._http = http
         self._clock = clock
@@ -101,6 +103,7 @@ class GitHub:
         self._netloc = urlsplit(self.base_url).netloc
         self._timeout = timeout
         self._metrics = metrics
+        self._max_body_bytes = max_body_bytes
 
     def absolute(self, url: str) -> str:
         """Resolve a stored (possibly relative) URL against the API base."""
@@ -125,7 +128,10 @@ class GitHub:
             if not location:
                 raise FetchError(f"HTTP {status} without a location", retryable=False)
             return Moved(self.relative(urljoin(target, location)))
-        return self._classify(status, headers, body, budget, cred)
+        result = self._classify(status, headers, body, budget, cred)
+        if isinstance(result, Fetched):
+            check_items(result.body, target)
+        return result
 
     async def _exchange(
         self, url: str, cred: Credential | None, cached: Validators | None, budget: Budget
@@ -141,8 +147,9 @@ class GitHub:
             headers.update(_conditional(cached, cred))
 
         async def exchange() -> tuple[int, Headers, bytes]:
-            response = await self._http.get(url, headers=headers, allow_redirects=False)
-            body = await response.content()
+            # Unbuffered: treq would otherwise read (and inflate) the whole body before the cap is seen.
+            response = await self._http.get(url, headers=headers, allow_redirects=False, unbuffered=True)
+            body = await read_body(response, self._max_body_bytes)
             return response.code, response.headers, body
 
         started = self._clock.seconds()
@@ -157,6 +164,8 @@ class GitHub:
             self._pacer.answered(budget, None, clean=False)
             if self._metrics is not None:
                 self._metrics.answered(url, "error", self._clock.seconds() - started)
+            if isinstance(e, FetchError):
+                raise  # the body was over the cap or broken: its reason says so
             if _tls_failure(e):
                 # A certificate problem does not heal by retrying: say what to do.
                 raise FetchError(
@@ -175,19 +184,21 @@ class GitHub:
         }
 
         async def exchange() -> tuple[int, Headers, bytes]:
-            response = await self._http.request(method, self.absolute(url), headers=headers, allow_redirects=False)
-            return response.code, response.headers, await response.content()
+            response = await self._http.request(method, self.absolute(url), headers=headers, allow_redirects=False,
+                                                unbuffered=True)
+            return response.code, response.headers, await read_body(response, self._max_body_bytes)
 
         attempt = Deferred.fromCoroutine(exchange())
         attempt.addTimeout(self._timeout, self._clock)
         try:
             status, answer_headers, body = await attempt
-        except CancelledError:
+        except (CancelledError, FetchError):
             raise
         except Exception as e:
             raise FetchError(f"connection: {_describe(e)}", outage=True) from None
         if status in (200, 201):
-            return Fetched(_decode(body), parse_link(_header(answer_headers, "link")).get("next"), None, None)
+            return Fetched(_decode(body), parse_link(check_link(_header(answer_headers, "link"))).get("next"),
+                           None, None)
         if status in (401, 403, 404) and _rate_limit_kind(answer_headers, body) is None:
             raise AppRejected(status, _message(body))
         raise FetchError(f"HTTP {status} {_message(body)}", retryable=status >= 500 or status in (403, 408, 429),
@@ -202,7 +213,7 @@ class GitHub:
         if status == 200:
             return Fetched(
                 body=_decode(body),
-                next_url=parse_link(_header(headers, "link")).get("next"),
+                next_url=parse_link(check_link(_header(headers, "link"))).get("next"),
                 etag=_header(headers, "etag"),
                 last_modified=_header(headers, "last-modified"),
             )

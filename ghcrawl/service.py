@@ -33,6 +33,7 @@ from ghcrawl.metrics import Metrics
 from ghcrawl.monitor import Monitor
 from ghcrawl.notify import SystemdNotifier
 from ghcrawl.optout import OptOutWatch
+from ghcrawl.preflight import StatusListener
 from ghcrawl.ratelimit import Budget, Pacer
 from ghcrawl.store import Store, default_worker_name, open_store, redact
 
@@ -55,7 +56,7 @@ class CrawlService(Service):
 
     def __init__(
         self, config: Config, reactor: Any, stop_reactor: Callable[[], None],
-        notifier: SystemdNotifier | None = None,
+        notifier: SystemdNotifier | None = None, status: StatusListener | None = None,
     ) -> None:
         self.config = config
         self._reactor = reactor
@@ -74,6 +75,7 @@ class CrawlService(Service):
         self._sent: deque[tuple[float, int]] = deque()  # (time, requests so far), the last minute
         self._starting: Deferred[None] | None = None
         self.app: AppTokens | None = None
+        self._status = status  # the status endpoint, bound while the options were read
 
     def startService(self) -> None:
         super().startService()
@@ -107,7 +109,8 @@ class CrawlService(Service):
                       connectTimeout=config.request_timeout)
         self.pacer = Pacer([], config.concurrency, reserve=config.rate_limit_reserve,
                            secondary_wait=config.secondary_limit_wait)
-        github = GitHub(HTTPClient(agent), clock, self.pacer, config.api_url, config.request_timeout, self.metrics)
+        github = GitHub(HTTPClient(agent), clock, self.pacer, config.api_url, config.request_timeout, self.metrics,
+                        max_body_bytes=config.max_body_bytes)
         # Tokens first: a rejected token must not leave a database behind.
         credentials = await self._check_tokens(github)
         self.store = store = open_store(config.db, config.max_depth, worker=config.worker_name or default_worker_name(),
@@ -153,7 +156,7 @@ class CrawlService(Service):
         self.monitor = Monitor(clock, store, self.crawler, self.pacer, self.metrics, self.notifier,
                                config.progress_interval, self._save_budgets)
         if config.status_endpoint:
-            await self.monitor.listen(config.status_endpoint)
+            await self.monitor.listen(config.status_endpoint, self._status)
         self._optouts.frontier = self.crawler
         if self.running:
             self.crawler.start()
