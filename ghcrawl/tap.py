@@ -40,6 +40,8 @@ class Options(usage.Options):
         ["progress-interval", None, None, "Seconds between progress lines [default: 10]."],
         ["status-endpoint", None, None, "Twisted endpoint for /metrics and /status, e.g. tcp:8099:interface=127.0.0.1."],
         ["log-format", None, None, "text or json [default: text]."],
+        ["personal-data", None, None, "true or false: store names, companies, blogs, locations, bios [default: true]."],
+        ["optout-file", None, None, "File of logins or ids of people never to fetch or store, re-read on change."],
         ["lease-timeout", None, None, "Seconds before a silent daemon's tasks are claimable by others [default: 60]."],
         ["worker-name", None, None, "This daemon's name in the database and status [default: host:pid]."],
         ["app-id", None, None, "GitHub App id or client id: crawl with the App's installation tokens."],
@@ -80,8 +82,8 @@ class Options(usage.Options):
         }
         for key in ("token-file", "rate-limit-reserve", "secondary-limit-wait", "max-attempts", "refresh-after",
                     "ca-file", "request-timeout", "progress-interval", "status-endpoint", "log-format",
-                    "outage-probe-max", "app-id", "app-private-key-file", "app-installations",
-                    "lease-timeout", "worker-name", "max-body-bytes"):
+                    "personal-data", "optout-file", "outage-probe-max", "app-id", "app-private-key-file",
+                    "app-installations", "lease-timeout", "worker-name", "max-body-bytes"):
             flags[key.replace("-", "_")] = self[key]
         try:
             self.config = config_module.load(flags, os.environ, self["config"])
