@@ -30,7 +30,14 @@ class WheelTests(SynchronousTestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("ghcrawl", out.stdout)
         self.assertTrue(os.path.exists(os.path.join(venv, "bin", "ghcrawl-fakehub")))
-        schema = glob.glob(os.path.join(venv, "lib", "python*", "site-packages", "ghcrawl", "store", "schema", "sqlite", "*.sql"))
-        self.assertTrue(schema, "schema files are not package data")
+        # The plugin's own options import every package of the daemon (the store among them).
+        out = subprocess.run([os.path.join(venv, "bin", "twistd"), "ghcrawl", "--help"], cwd=work,
+                             capture_output=True, timeout=120, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("--db", out.stdout)
+        for backend in ("sqlite", "postgres"):
+            schema = glob.glob(os.path.join(venv, "lib", "python*", "site-packages", "ghcrawl", "store", "schema",
+                                            backend, "*.sql"))
+            self.assertTrue(schema, f"{backend} schema files are not package data")
         stray = glob.glob(os.path.join(venv, "lib", "python*", "site-packages", "twisted", "plugins", "__init__.py"))
         self.assertEqual(len(stray), 1, "the wheel must not ship twisted/plugins/__init__.py of its own")
