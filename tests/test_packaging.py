@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,8 +18,13 @@ class WheelTests(SynchronousTestCase):
     def test_twistd_lists_plugin_after_wheel_install(self) -> None:
         """pip install of the built wheel into a new venv makes `twistd --help` list ghcrawl."""
         work = tempfile.mkdtemp(prefix="ghcrawl-wheel-")
+        # Build from a copy without build/ and egg-info, whose leftovers would hide a package
+        # missing from setup.cfg.
+        source = os.path.join(work, "source")
+        shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+            "build", "*.egg-info", ".venv", ".git", "*_cache", ".hypothesis", "__pycache__", "dropin.cache"))
         subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                        "-w", work, ROOT], check=True, timeout=300, capture_output=True)
+                        "-w", work, source], check=True, timeout=300, capture_output=True)
         wheel = glob.glob(os.path.join(work, "ghcrawl-*.whl"))
         self.assertEqual(len(wheel), 1)
         venv = os.path.join(work, "venv")
