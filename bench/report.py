@@ -287,6 +287,8 @@ def _commands(res: dict[str, Any]) -> str:
             "    python -m bench --report-only      # rewrite this page from docs/bench/results.json",
             "    python -m bench.profile            # py-spy profile of ghcrawl: docs/bench/profile.{svg,txt,md},",
             "                                       # its split by component into docs/bench/components.json",
+            "    python -m bench.soak               # 15-minute daemon soak on a changing graph: docs/bench/soak.{png,md}",
+            "    python -m bench.hostile            # peak RSS against huge bodies, a gzip bomb, overfull pages",
             "",
             "Each contender runs as its own process against a fakehub process on 127.0.0.1:",
             "",
@@ -549,7 +551,7 @@ def write(res: dict[str, Any], out: Path) -> None:
             "![components](bench/components.png)",
             "",
         ]
-    profile = data / "profile.md"
-    if profile.exists() and not res.get("smoke"):
-        lines += [profile.read_text().strip(), ""]
+    for name in ("soak.md", "profile.md"):
+        if (data / name).exists() and not res.get("smoke"):
+            lines += [(data / name).read_text().strip(), ""]
     (out / "benchmarks.md").write_text("\n".join(lines))

@@ -19,8 +19,9 @@ from typing import Any, TextIO
 from ghcrawl import export
 from ghcrawl.errors import GhcrawlError
 from ghcrawl.models import valid_login
+from ghcrawl.pseudonymize import Pseudonymizer, load_salt
 from ghcrawl.store import offline as store
-from ghcrawl.store import redact
+from ghcrawl.store import privacy, redact
 
 PROG = "ghcrawl"
 STATES = ("pending", "leased", "done", "failed")
@@ -40,16 +41,21 @@ def _parser() -> argparse.ArgumentParser:
     exporter = commands.add_parser("export", help="write users, repos and contributors, or the graph")
     exporter.add_argument("--format", required=True, choices=export.FORMATS)
     exporter.add_argument("--out", default=".", metavar="DIR", help="output folder (created) [default: .]")
+    exporter.add_argument("--pseudonymize", action="store_true",
+                          help="replace ids, logins and names by keyed hashes; leave out free text")
+    exporter.add_argument("--salt-file", metavar="FILE", help="the key of --pseudonymize (at least 16 bytes)")
     seed = commands.add_parser("seed", help="queue seed users")
     seed_commands = seed.add_subparsers(dest="seed_command", required=True, metavar="ACTION")
     add = seed_commands.add_parser("add", help="queue logins as depth-0 users")
     add.add_argument("logins", nargs="+", metavar="LOGIN")
     retry = commands.add_parser("retry-failed", help="put failed tasks back to pending")
     retry.add_argument("--reason", help="only tasks whose failure reason contains this text")
+    forget = commands.add_parser("forget", help="remove people for good and keep them out of the crawl")
+    forget.add_argument("people", nargs="+", metavar="LOGIN|ID")
     copier = commands.add_parser("copy", help="copy a whole crawl into a new database (SQLite <-> PostgreSQL)")
     copier.add_argument("src", metavar="SRC", help="the crawl's SQLite file or PostgreSQL URI")
     copier.add_argument("dst", metavar="DST", help="a new or empty SQLite file or PostgreSQL database")
-    for sub in (status, exporter, add, retry):
+    for sub in (status, exporter, add, retry, forget):
         sub.add_argument("--db", required=True, metavar="DB",
                          help="the crawl's SQLite file or postgresql://user@host/dbname URI")
     demo = commands.add_parser("demo", help="crawl an offline fake GitHub end to end, then show the status")
@@ -126,6 +132,7 @@ def _report(conn: sqlite3.Connection, now: float) -> dict[str, Any]:
         rows.append({"depth": depth, "kind": kind, "state": state, "count": n})
     last = store.last_activity(conn)
     return {
+        "privacy": privacy.status_offline(conn),
         "now": _iso(now),
         "schema_version": counts.pop("schema_version"),
         "counts": counts,
@@ -183,6 +190,11 @@ def _format(report: dict[str, Any]) -> str:
         limited = _when(r["limited_until"], r["limited_for"]) if r["limited_for"] else "no"
         lines.append(f"  {r['token_id']:<14} remaining {remaining:<6} reset "
                      f"{_when(r['reset_at'], r['reset_in'])}  limited until {limited}")
+    p = report["privacy"]
+    mode = {True: "stored (personal_data = true)", False: "not stored (personal_data = false)",
+            None: "not recorded yet"}[p["personal_data"]]
+    lines += ["", f"personal data  {mode}",
+              f"opted out      {p['optouts_forget']} forgotten, {p['optouts_file']} from the opt-out file"]
     lines += ["", "daemons" if report["daemons"] else "daemons        none running"]
     for d in report["daemons"]:
         lines.append(f"  {d['name']:<22} {d['state']:<5}  host {d['host']}  heartbeat {d['heartbeat_ago']:.0f}s ago  "
@@ -193,9 +205,12 @@ def _format(report: dict[str, Any]) -> str:
 
 
 def _export(args: argparse.Namespace, out: TextIO, now: float) -> int:
+    if args.pseudonymize != bool(args.salt_file):
+        raise CommandError("--pseudonymize and --salt-file FILE go together")
+    pseudonyms = Pseudonymizer(load_salt(args.salt_file)) if args.pseudonymize else None
     conn = store.open_offline(args.db)
     try:
-        written = export.export(conn, args.format, args.out)
+        written = export.export(conn, args.format, args.out, pseudonyms)
     finally:
         conn.close()
     unit = "edges" if args.format == "graphml" else "rows"
@@ -209,7 +224,10 @@ def _seed(args: argparse.Namespace, out: TextIO, now: float) -> int:
         raise CommandError(f"invalid login {bad[0][:60]!r}: not a GitHub login (nothing queued)")
     conn = store.open_offline(args.db, write=True)
     try:
-        result = store.queue_seeds(conn, args.logins)
+        refused = set(privacy.opted_out_offline(conn, args.logins))
+        for login in sorted(refused):
+            out.write(f"{login}: refused, this person opted out (not queued)\n")
+        result = store.queue_seeds(conn, [s for s in args.logins if s not in refused])
     finally:
         conn.close()
     for login, before in result:
@@ -233,6 +251,29 @@ def _retry_failed(args: argparse.Namespace, out: TextIO, now: float) -> int:
     return 0
 
 
+def _forget(args: argparse.Namespace, out: TextIO, now: float) -> int:
+    bad = [p for p in args.people if not (p.isdigit() or valid_login(p))]
+    if bad:
+        raise CommandError(f"{bad[0][:60]!r} is neither a login nor a numeric id (nobody forgotten)")
+    conn = store.open_offline(args.db, write=True)
+    try:
+        for who in dict.fromkeys(args.people):
+            out.write(_forgotten(privacy.forget_offline(conn, who, _iso(now) or "")) + "\n")
+    finally:
+        conn.close()
+    return 0
+
+
+def _forgotten(r: privacy.Removed) -> str:
+    """One line saying what removing a person took out."""
+    if not r.anything:
+        return f"{r.who}: nothing stored; recorded as opted out"
+    name = f"{r.login} (id {r.user_id})"
+    return (f"{name}: removed {r.users} user row, {r.repos} repositories, {r.repo_contributors} contributor rows "
+            f"of those, {r.contributions} contributor rows elsewhere, {r.tasks} tasks, {r.validators} cached "
+            "validators; recorded as opted out")
+
+
 def _copy(args: argparse.Namespace, out: TextIO, now: float) -> int:
     from ghcrawl.store import transfer
 
@@ -247,7 +288,7 @@ def _copy(args: argparse.Namespace, out: TextIO, now: float) -> int:
     return 0
 
 
-_COMMANDS = {"copy": _copy, "status": _status, "export": _export, "seed": _seed, "retry-failed": _retry_failed,
+_COMMANDS = {"copy": _copy, "forget": _forget, "status": _status, "export": _export, "seed": _seed, "retry-failed": _retry_failed,
              "demo": _demo}
 
 if __name__ == "__main__":

@@ -43,17 +43,21 @@ DEFAULTS: dict[str, Any] = {
     "ca_file": None,
     "status_endpoint": None,
     "log_format": "text",
+    "personal_data": True,
+    "optout_file": None,
     "lease_timeout": 60.0,
     "worker_name": None,
     "outage_probe_max": 60.0,
     "app_id": None,
     "app_private_key_file": None,
     "app_installations": None,
+    "max_body_bytes": 32 * 1024 * 1024,
 }
-_INTS = {"max_depth", "concurrency", "max_attempts", "rate_limit_reserve"}
+_INTS = {"max_depth", "concurrency", "max_attempts", "rate_limit_reserve", "max_body_bytes"}
 _FLOATS = {"grace", "progress_interval", "request_timeout", "retry_base", "retry_max",
            "poll_interval", "secondary_limit_wait", "refresh_after", "outage_probe_max", "lease_timeout"}
-_PATHS = {"db", "seeds_file", "token_file", "ca_file"}
+_PATHS = {"db", "seeds_file", "token_file", "ca_file", "optout_file"}
+_BOOLS = ("once", "personal_data")
 _STRINGS = {"api_url", "status_endpoint", "log_format", "worker_name"} | _PATHS
 
 
@@ -80,9 +84,12 @@ class Config:
     ca_file: str | None
     status_endpoint: str | None
     log_format: str
+    personal_data: bool = True
+    optout_file: str | None = None
     outage_probe_max: float = 60.0
     lease_timeout: float = 60.0
     worker_name: str | None = None  # None: host:pid of the running daemon
+    max_body_bytes: int = 32 * 1024 * 1024
     credentials: tuple[Credential, ...] = field(repr=False, default=())
     app: AppSettings | None = field(repr=False, default=None)
     warnings: tuple[str, ...] = ()
@@ -130,9 +137,12 @@ def load(
         ca_file=_readable("ca_file", values["ca_file"]),
         status_endpoint=values["status_endpoint"],
         log_format=_choice("log_format", values["log_format"], ("text", "json")),
+        personal_data=values["personal_data"],
+        optout_file=_readable("optout_file", values["optout_file"]),
         outage_probe_max=_at_least("outage_probe_max", values["outage_probe_max"], 1),
         lease_timeout=_at_least("lease_timeout", values["lease_timeout"], 1),
         worker_name=_worker_name(values["worker_name"]),
+        max_body_bytes=_at_least("max_body_bytes", values["max_body_bytes"], 1024),
         credentials=tuple(creds),
         app=app,
         warnings=tuple(warnings),
@@ -162,8 +172,11 @@ def _coerce(values: dict[str, Any]) -> None:
     for key in _STRINGS:
         if values[key] is not None and not isinstance(values[key], str):
             raise ConfigError(f"{key} must be a string, not {values[key]!r}")
-    if not isinstance(values["once"], bool):
-        raise ConfigError(f"once must be true or false, not {values['once']!r}")
+    if isinstance(values["personal_data"], str) and values["personal_data"] in ("true", "false"):
+        values["personal_data"] = values["personal_data"] == "true"  # the flag's spelling
+    for key in _BOOLS:
+        if not isinstance(values[key], bool):
+            raise ConfigError(f"{key} must be true or false, not {values[key]!r}")
 
 
 def _number(key: str, value: Any, kind: type) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from attrs import evolve
@@ -91,6 +91,15 @@ class Crawler:
     @property
     def in_flight(self) -> int:
         return len(self._in_flight)
+
+    def held(self) -> list[int]:
+        """Ids of the tasks claimed and not finished: in flight or waiting for a slot."""
+        return [*self._in_flight, *(t.id for t in self._ready)]
+
+    def drop(self, task_ids: Iterable[int]) -> None:
+        """Never start these claimed tasks: their work left the frontier (a person opted out)."""
+        gone = set(task_ids)
+        self._ready = deque(t for t in self._ready if t.id not in gone)
 
     def start(self) -> None:
         """Begin claiming work."""

@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO
 
+from ghcrawl.pseudonymize import Pseudonymizer
 from ghcrawl.store import offline as store
 
 FORMATS = ("csv", "jsonl", "graphml")
@@ -109,8 +110,12 @@ def _user_nodes(conn: sqlite3.Connection) -> Iterable[tuple[Any, ...]]:
     return (tuple(row[i] for i in wanted) for row in store.iter_users(conn))
 
 
-def export(conn: sqlite3.Connection, fmt: str, folder: str) -> list[tuple[str, int]]:
-    """Write the export files for ``fmt`` into ``folder`` from one snapshot; returns (path, rows) each."""
+def export(conn: sqlite3.Connection, fmt: str, folder: str,
+           pseudonyms: Pseudonymizer | None = None) -> list[tuple[str, int]]:
+    """Write the export files for ``fmt`` into ``folder`` from one snapshot; returns (path, rows) each.
+
+    With ``pseudonyms``, ids, logins and names are keyed hashes and free text is left out.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
     os.makedirs(folder, exist_ok=True)
@@ -118,9 +123,12 @@ def export(conn: sqlite3.Connection, fmt: str, folder: str) -> list[tuple[str, i
     with store.snapshot(conn):
         if fmt == "graphml":
             path = os.path.join(folder, "graph.graphml")
-            n = _atomic(path, write_graphml, _user_nodes(conn), store.iter_graph_repos(conn),
-                        store.iter_contributors(conn))
-            return [(path, n)]
+            users: Rows = _user_nodes(conn)
+            repos: Rows = store.iter_graph_repos(conn)
+            edges: Rows = store.iter_contributors(conn)
+            if pseudonyms is not None:
+                users, repos, edges = pseudonyms.graph_users(users), pseudonyms.graph_repos(repos), pseudonyms.edges(edges)
+            return [(path, _atomic(path, write_graphml, users, repos, edges))]
         writer = write_csv if fmt == "csv" else write_jsonl
         tables = (
             ("users", store.USER_EXPORT_COLUMNS, store.iter_users),
@@ -129,7 +137,10 @@ def export(conn: sqlite3.Connection, fmt: str, folder: str) -> list[tuple[str, i
         )
         for name, columns, rows in tables:
             path = os.path.join(folder, f"{name}.{fmt}")
-            written.append((path, _atomic(path, writer, columns, rows(conn))))
+            shared: tuple[Sequence[str], Rows] = (columns, rows(conn))
+            if pseudonyms is not None:
+                shared = pseudonyms.table(name, columns, shared[1])
+            written.append((path, _atomic(path, writer, *shared)))
     return written
 
 

@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from attrs import frozen
-from treq import collect
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.client import ContentDecoderAgent, GzipDecoder
@@ -23,6 +22,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgent, IResponse
 
 from ghcrawl import __version__
+from ghcrawl.bounds import DEFAULT_MAX_BODY_BYTES, check_items, check_link, read_body
 from ghcrawl.credentials import Credential
 from ghcrawl.errors import AppRejected, BadCredentials, FetchError, RateLimited
 from ghcrawl.metrics import Metrics
@@ -91,7 +91,7 @@ class GitHub:
     connection pool) with the URL as bytes and headers built once per token: treq's
     ``HTTPClient.request`` re-parses every URL with hyperlink and IDNA and wraps every
     request in a ``CookieAgent``, which cost more CPU than the rest of a request's
-    handling, and a GitHub API client needs no cookies. treq reads the bodies.
+    handling, and a GitHub API client needs no cookies.
     """
 
     def __init__(
@@ -102,6 +102,7 @@ class GitHub:
         base_url: str,
         timeout: float = 30.0,
         metrics: Metrics | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self._agent = ContentDecoderAgent(agent, [(b"gzip", GzipDecoder)])
         self._clock = clock
@@ -114,6 +115,7 @@ class GitHub:
         self._timeout = timeout
         self._metrics = metrics
         self._headers: dict[str | None, Headers] = {}
+        self._max_body_bytes = max_body_bytes
 
     def absolute(self, url: str) -> str:
         """Resolve a stored (possibly relative) URL against the API base."""
@@ -139,7 +141,14 @@ class GitHub:
             if not location:
                 raise FetchError(f"HTTP {status} without a location", retryable=False)
             return Moved(self.relative(urljoin(target, location)))
-        return self._classify(status, headers, body, budget, cred)
+        result = self._classify(status, headers, body, budget, cred)
+        if isinstance(result, Fetched):
+            check_items(result.body, target)
+        return result
+
+    def _read(self, response: IResponse) -> Deferred[tuple[int, Headers, bytes]]:
+        """The whole body, within the size cap, with the status and headers it came with."""
+        return Deferred.fromCoroutine(_answer(response, self._max_body_bytes))
 
     def _request_headers(self, cred: Credential | None, cached: Validators | None) -> Headers:
         """GitHub's required headers and the token, built once per token; validators per request."""
@@ -174,7 +183,7 @@ class GitHub:
         started = self._clock.seconds()
         attempt: Deferred[tuple[int, Headers, bytes]] = self._agent.request(
             b"GET", _url_bytes(url), self._request_headers(cred, cached), None
-        ).addCallback(_read)
+        ).addCallback(self._read)
         attempt.addTimeout(self._timeout, self._clock)
         try:
             answer = await attempt
@@ -185,6 +194,8 @@ class GitHub:
             self._pacer.answered(budget, None, clean=False)
             if self._metrics is not None:
                 self._metrics.answered(url, "error", self._clock.seconds() - started)
+            if isinstance(e, FetchError):
+                raise  # the body was over the cap or broken: its reason says so
             if _tls_failure(e):
                 # A certificate problem does not heal by retrying: say what to do.
                 raise FetchError(
@@ -203,16 +214,17 @@ class GitHub:
         })
         attempt: Deferred[tuple[int, Headers, bytes]] = self._agent.request(
             method.encode("ascii"), _url_bytes(self.absolute(url)), headers, None
-        ).addCallback(_read)
+        ).addCallback(self._read)
         attempt.addTimeout(self._timeout, self._clock)
         try:
             status, answer_headers, body = await attempt
-        except CancelledError:
+        except (CancelledError, FetchError):
             raise
         except Exception as e:
             raise FetchError(f"connection: {_describe(e)}", outage=True) from None
         if status in (200, 201):
-            return Fetched(_decode(body), parse_link(_header(answer_headers, "link")).get("next"), None, None)
+            return Fetched(_decode(body), parse_link(check_link(_header(answer_headers, "link"))).get("next"),
+                           None, None)
         if status in (401, 403, 404) and _rate_limit_kind(answer_headers, body) is None:
             raise AppRejected(status, _message(body))
         raise FetchError(f"HTTP {status} {_message(body)}", retryable=status >= 500 or status in (403, 408, 429),
@@ -227,7 +239,7 @@ class GitHub:
         if status == 200:
             return Fetched(
                 body=_decode(body),
-                next_url=parse_link(_header(headers, "link")).get("next"),
+                next_url=parse_link(check_link(_header(headers, "link"))).get("next"),
                 etag=_header(headers, "etag"),
                 last_modified=_header(headers, "last-modified"),
             )
@@ -274,13 +286,8 @@ class GitHub:
         return Final("forbidden", f"{status} {message}")
 
 
-def _read(response: IResponse) -> Deferred[tuple[int, Headers, bytes]]:
-    """The whole body, with the status and headers it came with."""
-    chunks: list[bytes] = []
-    done: Deferred[tuple[int, Headers, bytes]] = collect(response, chunks.append).addCallback(
-        lambda _: (response.code, response.headers, b"".join(chunks))
-    )
-    return done
+async def _answer(response: IResponse, limit: int) -> tuple[int, Headers, bytes]:
+    return response.code, response.headers, await read_body(response, limit)
 
 
 def _host_header(scheme: str, host: str, port: int | None) -> bytes:

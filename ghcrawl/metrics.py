@@ -109,7 +109,7 @@ def reason_class(reason: str) -> str:
     """Collapse a free-text failure reason into a small label set."""
     lowered = reason.lower()
     for needle, label in (("tls", "tls"), ("timeout", "timeout"), ("connection", "connection"),
-                          ("bad api body", "bad_body"), ("http 5", "server_error"), ("redirect", "redirect"),
+                          ("bad api body", "bad_body"), ("bad api answer", "bad_body"), ("body over", "oversized"), ("http 5", "server_error"), ("redirect", "redirect"),
                           ("internal error", "internal"), ("http ", "http_error")):
         if needle in lowered:
             return label

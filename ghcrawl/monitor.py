@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from twisted.internet.endpoints import serverFromString
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
@@ -13,6 +12,7 @@ from ghcrawl.crawler import Crawler
 from ghcrawl.errors import ConfigError
 from ghcrawl.metrics import Metrics
 from ghcrawl.notify import SystemdNotifier
+from ghcrawl.preflight import StatusListener, status_endpoint
 from ghcrawl.progress import Progress, line
 from ghcrawl.ratelimit import Pacer
 from ghcrawl.store import Store
@@ -45,18 +45,19 @@ class Monitor:
         status["daemons"] = [w.as_json(now) for w in await self._store.workers()]
         return status
 
-    async def listen(self, endpoint: str) -> None:
-        """Serve /metrics, /status and the status page on a Twisted endpoint string."""
+    async def listen(self, endpoint: str, bound: StatusListener | None = None) -> None:
+        """Serve /metrics, /status and the status page on a Twisted endpoint string (or one already bound)."""
         from ghcrawl.web import status_site
 
-        try:
-            server = serverFromString(self._reactor, endpoint)
-        except (ValueError, KeyError, TypeError) as e:
-            raise ConfigError(f"status_endpoint {endpoint!r} is not a valid endpoint: {e}") from None
+        server = status_endpoint(self._reactor, endpoint) if bound is None else None
         self._site = status_site(self.status, self._metrics.registry, self._reactor,
                                  history_interval=self._interval)
         try:
-            self._port = await server.listen(self._site.site)
+            if server is not None:
+                self._port = await server.listen(self._site.site)
+            else:
+                assert bound is not None
+                self._port = await bound.serve(self._site.site)
         except Exception as e:
             raise ConfigError(f"cannot listen on status_endpoint {endpoint!r}: {e}") from None
         self._site.start()

@@ -32,6 +32,8 @@ from ghcrawl.ledger import Ledger
 from ghcrawl.metrics import Metrics
 from ghcrawl.monitor import Monitor
 from ghcrawl.notify import SystemdNotifier
+from ghcrawl.optout import OptOutWatch
+from ghcrawl.preflight import StatusListener
 from ghcrawl.ratelimit import Budget, Pacer
 from ghcrawl.store import Store, default_worker_name, open_store, redact
 
@@ -54,7 +56,7 @@ class CrawlService(Service):
 
     def __init__(
         self, config: Config, reactor: Any, stop_reactor: Callable[[], None],
-        notifier: SystemdNotifier | None = None,
+        notifier: SystemdNotifier | None = None, status: StatusListener | None = None,
     ) -> None:
         self.config = config
         self._reactor = reactor
@@ -68,10 +70,12 @@ class CrawlService(Service):
         self.pacer: Pacer | None = None
         self._http_pool: HTTPConnectionPool | None = None
         self._refresh: LoopingCall | None = None
+        self._optouts: OptOutWatch | None = None
         self._heartbeat: LoopingCall | None = None
         self._sent: deque[tuple[float, int]] = deque()  # (time, requests so far), the last minute
         self._starting: Deferred[None] | None = None
         self.app: AppTokens | None = None
+        self._status = status  # the status endpoint, bound while the options were read
 
     def startService(self) -> None:
         super().startService()
@@ -105,12 +109,16 @@ class CrawlService(Service):
         agent = Agent.usingEndpointFactory(clock, endpoints, pool=self._http_pool)
         self.pacer = Pacer([], config.concurrency, reserve=config.rate_limit_reserve,
                            secondary_wait=config.secondary_limit_wait)
-        github = GitHub(agent, clock, self.pacer, config.api_url, config.request_timeout, self.metrics)
+        github = GitHub(agent, clock, self.pacer, config.api_url, config.request_timeout, self.metrics,
+                        max_body_bytes=config.max_body_bytes)
         # Tokens first: a rejected token must not leave a database behind.
         credentials = await self._check_tokens(github)
         self.store = store = open_store(config.db, config.max_depth, worker=config.worker_name or default_worker_name(),
                                         lease_timeout=config.lease_timeout, clock=clock)
         await store.migrate()
+        await store.set_personal_data(config.personal_data)
+        self._optouts = OptOutWatch(store, clock, config.optout_file, config.poll_interval)
+        await self._optouts.start()
         await self._restore_budgets(store)
         recovered = await store.recover_leases(clock.seconds(), await self._dead_workers(store))
         await store.register(socket.gethostname(), os.getpid(), clock.seconds())
@@ -118,6 +126,8 @@ class CrawlService(Service):
         self._heartbeat.clock = clock
         self._heartbeat.start(config.lease_timeout / 3, now=False).addErrback(
             lambda f: self._log.failure("heartbeat scheduling stopped", f))
+        for login in await store.opted_out(config.seeds):
+            self._log.warn("seed {login} refused: this person opted out", login=login)
         added = await store.add_seeds(config.seeds)
         reachable = await store.enqueue_reachable()
         refreshed = 0
@@ -146,10 +156,12 @@ class CrawlService(Service):
         self.monitor = Monitor(clock, store, self.crawler, self.pacer, self.metrics, self.notifier,
                                config.progress_interval, self._save_budgets)
         if config.status_endpoint:
-            await self.monitor.listen(config.status_endpoint)
+            await self.monitor.listen(config.status_endpoint, self._status)
+        self._optouts.frontier = self.crawler
         if self.running:
             self.crawler.start()
             self.monitor.start()
+            self._optouts.run()
             if not config.once:
                 self._refresh = LoopingCall(self._requeue_stale)
                 self._refresh.clock = clock
@@ -327,6 +339,8 @@ class CrawlService(Service):
         self.notifier.stop_watchdog()
         if self._refresh is not None and self._refresh.running:
             self._refresh.stop()
+        if self._optouts is not None:
+            self._optouts.stop()
         if self._heartbeat is not None and self._heartbeat.running:
             self._heartbeat.stop()
         if self.app is not None:

@@ -10,7 +10,7 @@ from typing import Any
 from twisted.python import usage
 
 from ghcrawl import config as config_module
-from ghcrawl import logs
+from ghcrawl import logs, preflight
 from ghcrawl.errors import GhcrawlError
 from ghcrawl.notify import SystemdNotifier
 from ghcrawl.service import CrawlService
@@ -40,18 +40,22 @@ class Options(usage.Options):
         ["progress-interval", None, None, "Seconds between progress lines [default: 10]."],
         ["status-endpoint", None, None, "Twisted endpoint for /metrics and /status, e.g. tcp:8099:interface=127.0.0.1."],
         ["log-format", None, None, "text or json [default: text]."],
+        ["personal-data", None, None, "true or false: store names, companies, blogs, locations, bios [default: true]."],
+        ["optout-file", None, None, "File of logins or ids of people never to fetch or store, re-read on change."],
         ["lease-timeout", None, None, "Seconds before a silent daemon's tasks are claimable by others [default: 60]."],
         ["worker-name", None, None, "This daemon's name in the database and status [default: host:pid]."],
         ["app-id", None, None, "GitHub App id or client id: crawl with the App's installation tokens."],
         ["app-private-key-file", None, None, "PEM file holding the App's private key (never the key itself)."],
         ["app-installations", None, None, "Comma-separated installation ids [default: every installation]."],
         ["outage-probe-max", None, None, "Longest wait in seconds between probes during an API outage [default: 60]."],
+        ["max-body-bytes", None, None, "Largest answer body, decoded, before the task fails [default: 33554432]."],
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self["seeds"] = []
         self.config: config_module.Config | None = None
+        self.status: preflight.StatusListener | None = None
 
     def opt_seed(self, login: str) -> None:
         """A seed user's login (repeatable)."""
@@ -78,12 +82,12 @@ class Options(usage.Options):
         }
         for key in ("token-file", "rate-limit-reserve", "secondary-limit-wait", "max-attempts", "refresh-after",
                     "ca-file", "request-timeout", "progress-interval", "status-endpoint", "log-format",
-                    "outage-probe-max", "app-id", "app-private-key-file", "app-installations",
-                    "lease-timeout", "worker-name"):
+                    "personal-data", "optout-file", "outage-probe-max", "app-id", "app-private-key-file",
+                    "app-installations", "lease-timeout", "worker-name", "max-body-bytes"):
             flags[key.replace("-", "_")] = self[key]
         try:
             self.config = config_module.load(flags, os.environ, self["config"])
-            check_database(self.config.db)
+            self._preflight(self.config)
         except GhcrawlError as e:
             raise usage.UsageError(str(e)) from None
         parent = getattr(self, "parent", None)
@@ -93,13 +97,26 @@ class Options(usage.Options):
             logs.destination = None if logfile in (None, "", "-") else logfile
             parent["logger"] = "ghcrawl.logs.json_observer"
 
+    def _preflight(self, config: config_module.Config) -> None:
+        """Check what the config names, cheapest first; bind the status endpoint last, before any database."""
+        from twisted.internet import reactor
+
+        if config.ca_file is not None:
+            preflight.check_ca_file(config.ca_file)
+        if config.status_endpoint:
+            preflight.status_endpoint(reactor, config.status_endpoint)
+        check_database(config.db)
+        if config.status_endpoint:
+            self.status = preflight.listen_status(reactor, config.status_endpoint)
+
 
 def makeService(options: Options) -> CrawlService:
     """Build the crawl service and wire it to the reactor's shutdown."""
     from twisted.internet import reactor
 
     assert options.config is not None
-    service = CrawlService(options.config, reactor, _stopper(reactor), SystemdNotifier(os.environ, reactor))
+    service = CrawlService(options.config, reactor, _stopper(reactor), SystemdNotifier(os.environ, reactor),
+                           status=options.status)
     reactor.addSystemEventTrigger("before", "shutdown", _arm_hard_exit)
     reactor.addSystemEventTrigger("after", "shutdown", _exit_status, reactor, service)
     return service

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import subprocess
 
@@ -125,3 +126,43 @@ class BadInputTests(SynchronousTestCase):
         self.assertNotIn("Traceback", out)
         self.assertNotIn("ghp_wrong", out)
         self.assertFalse(os.path.exists(self.db), "a database was created for a rejected token")
+
+    def test_unknown_status_endpoint_type(self) -> None:
+        """A status endpoint Twisted cannot parse is refused while the options are read."""
+        self.assertOneLineExit2(["--db", self.db, "--status-endpoint", "nonsense:1"],
+                                "status_endpoint 'nonsense:1' is not a valid endpoint")
+
+    def test_status_endpoint_bad_port(self) -> None:
+        """A TCP port out of range is refused before anything is bound."""
+        self.assertOneLineExit2(["--db", self.db, "--status-endpoint", "tcp:99999"], "port 99999 is not 0-65535")
+
+    def test_status_endpoint_port_taken(self) -> None:
+        """A status port another program holds is one line, before the database is made."""
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        self.assertOneLineExit2(["--db", self.db, "--seed", "octocat", "--status-endpoint",
+                                 f"tcp:{port}:interface=127.0.0.1"], "cannot listen on status_endpoint")
+
+    def test_ca_file_without_certificate(self) -> None:
+        """A CA file with no PEM certificate in it is refused at start, not at the first handshake."""
+        path = self.write("ca.pem", "this is not a certificate\n")
+        self.assertOneLineExit2(["--db", self.db, "--ca-file", path], "holds no PEM certificate")
+
+    def test_ca_file_broken_certificate(self) -> None:
+        """A CA file whose certificate does not decode is refused at start."""
+        path = self.write("ca.pem", "-----BEGIN CERTIFICATE-----\nAAAAbm9wZQ==\n-----END CERTIFICATE-----\n")
+        self.assertOneLineExit2(["--db", self.db, "--ca-file", path], "is not a valid PEM bundle")
+
+    def test_ca_file_is_a_folder(self) -> None:
+        """A CA path that is a folder is refused at start."""
+        self.assertOneLineExit2(["--db", self.db, "--ca-file", self.dir], "is not a readable file")
+
+    def assertOneLineExit2(self, args: list[str], needle: str) -> None:
+        code, lines = self.run_twistd(*args)
+        self.assertEqual(code, 2, "\n".join(lines))
+        self.assertEqual(len(lines), 1, "\n".join(lines))
+        self.assertIn(needle, lines[0])
+        self.assertFalse(os.path.exists(self.db), "a database was created")

@@ -76,3 +76,12 @@ class ConfigTests(SynchronousTestCase):
             with self.assertRaises(ConfigError) as e:
                 load(flags, {})
             self.assertIn(needle, str(e.exception))
+
+    def test_max_body_bytes(self) -> None:
+        """The body cap defaults to 32 MiB, comes from the file or the flag, and refuses a tiny value."""
+        self.assertEqual(load({}, {}).max_body_bytes, 33554432)
+        self.assertEqual(load({}, {}, self.write("max_body_bytes = 2048\n")).max_body_bytes, 2048)
+        self.assertEqual(load({"max_body_bytes": "4096"}, {}).max_body_bytes, 4096)
+        with self.assertRaises(ConfigError) as caught:
+            load({"max_body_bytes": "10"}, {})
+        self.assertIn("max_body_bytes must be at least 1024", str(caught.exception))

@@ -12,21 +12,13 @@ import urllib.request
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.support import TOKEN, FakeHubProcess, expected, seed_args, snapshot, tempdir, truth, twistd
+from tests.support import TOKEN, FakeHubProcess, expected, seed_args, snapshot, tempdir, truth, twistd, wait_for
 
 USERS = 300
 #: Short backoffs keep the test short; the outage still outlasts all of them added together
 #: (0.5 + 1 + 2 + 4 = 7.5 s at most before a task would have failed).
 CONFIG = "retry_base = 0.5\nretry_max = 4\n"
 OUTAGE = 12.0
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def count(db: str, sql: str) -> int:

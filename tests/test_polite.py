@@ -24,8 +24,9 @@ from tests.support import (
     tempdir,
     truth,
     twistd,
+    wait_for,
 )
-from tests.test_e2e import stored_rows, wait_for
+from tests.test_e2e import stored_rows
 
 USERS = 120
 

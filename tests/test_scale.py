@@ -12,8 +12,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from ghcrawl.store import offline
 from tests import pg
-from tests.support import TOKEN, FakeHubProcess, expected, seed_args, snapshot, tempdir, truth, twistd
-from tests.test_e2e import wait_for
+from tests.support import TOKEN, FakeHubProcess, expected, seed_args, snapshot, tempdir, truth, twistd, wait_for
 
 USERS = 200
 

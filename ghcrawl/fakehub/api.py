@@ -69,8 +69,9 @@ def endpoint_of(path: str) -> str:
 class Api:
     """The read-only GitHub surface over a graph, with a rendered-bytes cache."""
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, public_emails: bool = False) -> None:
         self.graph = graph
+        self.public_emails = public_emails
         self._cache: dict[tuple[str, str, str], Reply] = {}
         self._version = graph.version
 
@@ -94,7 +95,7 @@ class Api:
             if user is None or user.deleted:
                 return _error(404, "users" if len(rest) == 1 else "user_repos", errors.not_found(_USER_DOC))
             if len(rest) == 1:
-                return _ok("users", bodies.public_user(base, self.graph, user),
+                return _ok("users", bodies.public_user(base, self.graph, user, self.public_emails),
                            bodies.user_times(self.graph, user)[1])
             if rest[1] == "repos":
                 return self._user_repos(base, user, pairs)
@@ -166,7 +167,7 @@ class Api:
             entries += [(-a.contributions, 1 << 40, a) for a in self.graph.anonymous(repo)]
             entries.sort(key=lambda e: (e[0], e[1]))
         items = [
-            bodies.contributor(base, self.graph.user(who), -neg) if isinstance(who, int)
+            bodies.contributor(base, self.graph.user(who), -neg, self.public_emails) if isinstance(who, int)
             else bodies.anonymous(who)
             for neg, _id, who in wanted.slice(entries)
         ]

@@ -71,8 +71,13 @@ def simple_user(base: str, user: User) -> dict[str, Any]:
     }
 
 
-def public_user(base: str, graph: Graph, user: User) -> dict[str, Any]:
-    """The ``public-user`` body of GET /users/{login}; e-mail is always hidden."""
+def public_email(user: User) -> str:
+    """The address a user with a public e-mail shows (``--public-emails``)."""
+    return f"{user.login.lower().removesuffix('[bot]')}.{user.id}@mail.example.net"
+
+
+def public_user(base: str, graph: Graph, user: User, emails: bool = False) -> dict[str, Any]:
+    """The ``public-user`` body of GET /users/{login}; e-mail hidden unless ``emails``."""
     rng = random.Random(f"{graph.seed}:profile:{user.index}:{user.version}")
     created, updated = user_times(graph, user)
     twitter = user.login.lower().replace("-", "_")[:15] if rng.random() < 0.2 else None
@@ -82,7 +87,7 @@ def public_user(base: str, graph: Graph, user: User) -> dict[str, Any]:
         "company": names.pick(rng, "company"),
         "blog": f"https://{user.login.lower()}.example.org" if rng.random() < 0.3 else "",
         "location": names.pick(rng, "location"),
-        "email": None,
+        "email": public_email(user) if emails else None,
         "hireable": True if rng.random() < 0.1 else None,
         "bio": names.pick(rng, "bio"),
         "twitter_username": twitter,
@@ -167,9 +172,10 @@ def repository(base: str, graph: Graph, repo: Repo, name: str) -> dict[str, Any]
     return body
 
 
-def contributor(base: str, user: User, contributions: int) -> dict[str, Any]:
-    """A ``contributor`` entry: simple-user plus a count."""
-    return {**simple_user(base, user), "contributions": contributions}
+def contributor(base: str, user: User, contributions: int, emails: bool = False) -> dict[str, Any]:
+    """A ``contributor`` entry: simple-user plus a count (and the optional ``email`` when public)."""
+    extra = {"email": public_email(user)} if emails else {}
+    return {**simple_user(base, user), **extra, "contributions": contributions}
 
 
 def anonymous(entry: Anonymous) -> dict[str, Any]:

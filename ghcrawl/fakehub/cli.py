@@ -53,7 +53,7 @@ def knobs_from(args: argparse.Namespace) -> Knobs:
         secondary_every=args.secondary_every, secondary_concurrency=args.secondary_concurrency,
         secondary_status=args.secondary_status, secondary_retry_after=args.secondary_retry_after,
         secondary_wait=args.secondary_wait, secondary_grace=args.secondary_grace, fault_rate=args.fault_rate, faults=faults,
-        stall=args.stall, tokens=_tokens(args), fault_seed=args.fault_seed,
+        stall=args.stall, tokens=_tokens(args), fault_seed=args.fault_seed, public_emails=args.public_emails,
     )
 
 
@@ -101,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--token", action="append", metavar="TOKEN[:USER]",
                        help="accept this token, owned by USER (repeatable); none given: any token")
     serve.add_argument("--tokens-file", default=None, help="file of TOKEN[:USER] lines to accept")
+    serve.add_argument("--public-emails", action="store_true", help="users show a public e-mail")
+    serve.add_argument("--request-log", default=None, metavar="FILE",
+                       help="append one line per API request: arrival time (Unix) and path")
     serve.add_argument("--tls-cert", default=None, help="PEM certificate: serve HTTPS (with --tls-key)")
     serve.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
     serve.add_argument("--app-id", type=int, default=None, help="act as GitHub for this App id (with --app-public-key)")
@@ -165,7 +168,8 @@ def serve(args: argparse.Namespace) -> int:
         knobs = knobs_from(args)
     except ValueError as e:
         raise SystemExit(f"ghcrawl-fakehub: {e}") from e
-    hub = FakeHub(_graph(args), clock=reactor, knobs=knobs, app=_app(args))
+    log = open(args.request_log, "a", buffering=1, encoding="utf-8") if args.request_log else None  # noqa: SIM115
+    hub = FakeHub(_graph(args), clock=reactor, knobs=knobs, app=_app(args), request_log=log.write if log else None)
     endpoint = serverFromString(reactor, _endpoint_string(args))
     scheme = "https" if args.tls_cert else "http"
 

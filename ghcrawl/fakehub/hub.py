@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import random
 import zlib
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -65,13 +66,14 @@ class FakeHub(Resource):
     _log = Logger()
 
     def __init__(self, graph: Graph, clock: IReactorTime, knobs: Knobs | None = None,
-                 app: AppHub | None = None) -> None:
+                 app: AppHub | None = None, request_log: Callable[[str], object] | None = None) -> None:
         super().__init__()
         self.graph = graph
         self.clock = clock
         self.knobs = knobs or Knobs()
         self.app = app
-        self.api = Api(graph)
+        self.api = Api(graph, self.knobs.public_emails)
+        self._request_log = request_log
         self.budgets = Budgets(self.knobs.rate_window)
         self.breakage = Breakage()
         self._stats = Stats()
@@ -106,6 +108,8 @@ class FakeHub(Resource):
         if path.startswith("/__fakehub/"):
             return admin.render(self, request, path)
         endpoint = endpoint_of(path)
+        if self._request_log is not None:
+            self._request_log(f"{self.clock.seconds():.6f} {request.uri.decode('utf-8', 'replace')}\n")
         self._seq += 1
         self._stats.begin(endpoint)
         outcome = self._decide(request, path, endpoint, self._seq)

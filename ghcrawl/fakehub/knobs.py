@@ -47,3 +47,5 @@ class Knobs:
     stall: float = 30.0
     tokens: Mapping[str, str] = field(factory=dict, converter=_freeze_tokens)
     fault_seed: int = 0
+    #: Users show a public e-mail in profiles and contributor listings (to prove a client drops it).
+    public_emails: bool = False

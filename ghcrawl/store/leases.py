@@ -15,6 +15,7 @@ from attrs import frozen
 from twisted.enterprise.adbapi import Transaction
 
 from ghcrawl.errors import LeaseLost
+from ghcrawl.store import privacy
 from ghcrawl.store.records import Task, Validators, iso
 
 
@@ -89,7 +90,7 @@ def claim(txn: Transaction, n: int, now: float, owner: str, expires: float) -> l
         for i, kind, key, url, first, depth, attempts, seq in rows
     ]
     tasks.sort(key=lambda t: (t.depth, t.id))
-    return tasks
+    return privacy.claimable(txn, tasks)
 
 
 def release(txn: Transaction, ids: list[int], owner: str) -> None:

@@ -26,7 +26,7 @@ from twisted.logger import Logger
 
 from ghcrawl.errors import StoreError
 from ghcrawl.models import Contribution, Repo, User
-from ghcrawl.store import budgets, leases
+from ghcrawl.store import budgets, leases, privacy
 from ghcrawl.store.dialect import SQLITE, Pool, migrate, transient
 from ghcrawl.store.group import GroupCommit
 from ghcrawl.store.leases import hold
@@ -42,6 +42,7 @@ from ghcrawl.store.records import (
 )
 
 BUSY_TIMEOUT_MS = 10_000
+_USER_NAMES = [c.strip() for c in USER_COLUMNS.split(",")]
 
 def check_database(path: str) -> None:
     """Refuse, before anything is created, a database ghcrawl cannot use."""
@@ -263,10 +264,35 @@ class Store:
         """Persist budget state so a restart loop cannot burst into a limit."""
         await self._run(_save_budgets, rows, now)
 
+    async def set_personal_data(self, wanted: bool) -> None:
+        """Record the ``personal_data`` mode; refuses turning it back on (StoreError)."""
+        await self._run(_privacy_write, privacy.set_personal_data, wanted)
+
+    async def opted_out(self, logins: Sequence[str]) -> list[str]:
+        """The logins among these that opted out (seeds refused)."""
+        return list(await self._run(privacy.opted_out_logins, list(logins)))
+
+    async def sync_optouts(self, entries: Sequence[str], now: str) -> list[privacy.Removed]:
+        """Make the opt-out file's entries the file's opt-outs, removing what the crawl holds of them."""
+        return list(await self._run(_privacy_write, privacy.sync_file, list(entries), now))
+
+    async def optout_count(self) -> int:
+        """How many opt-outs are recorded; a change means someone was forgotten."""
+        return int(await self._run(privacy.optout_count))
+
+    async def gone(self, task_ids: Sequence[int]) -> list[int]:
+        """Which claimed tasks were deleted meanwhile (their person was forgotten)."""
+        return list(await self._run(privacy.held_tasks_gone, list(task_ids)))
+
 
 def default_worker_name() -> str:
     """``host:pid``: unique on one host, and tells a dead daemon from a live one there."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _privacy_write(txn: Transaction, write: Any, *args: Any) -> Any:
+    _begin(txn)
+    return write(txn, *args)
 
 
 _ADD_USER_TASK = (
@@ -285,7 +311,7 @@ def _add_seeds(txn: Transaction, logins: list[str]) -> int:
     _begin(txn)
     txn.execute("SELECT COUNT(*) FROM tasks WHERE kind = 'user'")
     before = txn.fetchone()[0]
-    for login in logins:
+    for login in privacy.without_opted_out_logins(txn, logins):
         _add_user_task(txn, login, 0, 0.0)
     txn.execute("SELECT COUNT(*) FROM tasks WHERE kind = 'user'")
     return int(txn.fetchone()[0] - before)
@@ -363,8 +389,11 @@ _UPSERT_REPO = (
 
 def _commit_user(txn: Transaction, task: Task, user: User, page: Page, max_depth: int) -> Task | None:
     _begin(txn)
+    if privacy.refused(txn, task, user.id, user.login):
+        return None
     hold(txn, task)
-    txn.execute(_UPSERT_USER, (*_user_values(user), task.depth, page.iso_now))
+    values = privacy.profile(txn, _USER_NAMES, [getattr(user, c) for c in _USER_NAMES])
+    txn.execute(_UPSERT_USER, (*values, task.depth, page.iso_now))
     depth = _relax(txn, user.id, task.depth, max_depth)
     url = repos_url(user.login)
     txn.execute(
@@ -387,6 +416,8 @@ def _owner_depth(txn: Transaction, owner_id: int) -> int:
 
 def _commit_repos(txn: Transaction, task: Task, repos: list[Repo], page: Page) -> Task | None:
     _begin(txn)
+    if privacy.refused(txn, task):
+        return None
     hold(txn, task)
     owner_id = int(task.key)
     depth = _owner_depth(txn, owner_id)
@@ -426,6 +457,9 @@ def _commit_contributors(
     txn: Transaction, task: Task, contributions: list[Contribution], page: Page, max_depth: int
 ) -> Task | None:
     _begin(txn)
+    if privacy.refused(txn, task):
+        return None
+    contributions = privacy.without_opted_out(txn, contributions)
     hold(txn, task)
     repo_id = int(task.key)
     txn.execute("SELECT owner_id FROM repos WHERE id = ?", (repo_id,))
@@ -508,6 +542,8 @@ def _relax_all(txn: Transaction, user_ids: list[int], depth: int, max_depth: int
 
 def _not_modified(txn: Transaction, task: Task, page: Page) -> Task | None:
     _begin(txn)
+    if privacy.refused(txn, task):
+        return None
     hold(txn, task)
     txn.execute("SELECT next_url FROM http_cache WHERE url = ? AND token_id = ?", (page.url, page.token_id))
     row = txn.fetchone()
