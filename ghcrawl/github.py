@@ -104,7 +104,9 @@ class GitHub:
         metrics: Metrics | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
-        self._http = HTTPClient(agent, cookiejar=NoCookies())
+        # Handing the same empty jar in as ``cookies`` spares treq a new jar per request.
+        self._no_cookies = NoCookies()
+        self._http = HTTPClient(agent, cookiejar=self._no_cookies)
         self._clock = clock
         self._pacer = pacer
         self.base_url = base_url.rstrip("/")
@@ -183,8 +185,8 @@ class GitHub:
         started = self._clock.seconds()
         # Unbuffered: treq would otherwise read (and inflate) the whole body before the cap is seen.
         attempt: Deferred[tuple[int, Headers, bytes]] = self._http.request(
-            "GET", _url_bytes(url), headers=self._request_headers(cred, cached), allow_redirects=False,
-            unbuffered=True,
+            "GET", _url_bytes(url), headers=self._request_headers(cred, cached), cookies=self._no_cookies,
+            allow_redirects=False, unbuffered=True,
         ).addCallback(self._read)
         attempt.addTimeout(self._timeout, self._clock)
         try:
@@ -215,7 +217,8 @@ class GitHub:
             b"X-GitHub-Api-Version": [API_VERSION.encode()], b"Authorization": [f"Bearer {token}".encode()],
         })
         attempt: Deferred[tuple[int, Headers, bytes]] = self._http.request(
-            method, _url_bytes(self.absolute(url)), headers=headers, allow_redirects=False, unbuffered=True,
+            method, _url_bytes(self.absolute(url)), headers=headers, cookies=self._no_cookies,
+            allow_redirects=False, unbuffered=True,
         ).addCallback(self._read)
         attempt.addTimeout(self._timeout, self._clock)
         try:
