@@ -69,7 +69,7 @@ async def read_body(response: IResponse, limit: int) -> bytes:
 def _beneath_decoder(response: Any) -> tuple[Any, bool]:
     """treq's response wraps the agent's; under a ``GzipDecoder`` lies the raw, compressed one.
 
-    ``GitHub`` asks its agent directly, so the response may be the ``GzipDecoder`` itself.
+    A response taken straight from an agent may be the ``GzipDecoder`` itself.
     """
     inner = response if isinstance(response, GzipDecoder) else getattr(response, "original", response)
     if isinstance(inner, GzipDecoder):
