@@ -19,6 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from ghcrawl.app_auth import AppSettings, app_settings, sign_jwt
 from ghcrawl.errors import AppConfigError
 from tests.support import (
+    SMALL_GRAPH,
     TOKEN,
     TWISTD,
     FakeHubProcess,
@@ -113,8 +114,11 @@ class SettingsTests(SynchronousTestCase):
         self.assertEqual(len(warnings), 1)
 
 
-class AppCrawlTests(SynchronousTestCase):
+class AppCrawlCase(SynchronousTestCase):
     """Real processes: the fakehub playing GitHub for one App, and ``twistd -n ghcrawl``."""
+
+    #: Users and seed of the fake graph.
+    graph: tuple[int, int] = (USERS, 1)
 
     def setUp(self) -> None:
         self.dir = tempdir()
@@ -122,11 +126,13 @@ class AppCrawlTests(SynchronousTestCase):
         self.key = write(os.path.join(self.dir, "app.pem"), pem(KEY))
         self.public = write(os.path.join(self.dir, "app.pub"), KEY.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo), 0o644)
-        self.truth = truth(USERS)
+        users, seed = self.graph
+        self.truth = truth(users, seed=seed)
 
     def start_hub(self, *args: str) -> FakeHubProcess:
-        hub = FakeHubProcess(self.dir, "--users", str(USERS), "--app-id", APP_ID, "--app-public-key", self.public,
-                             *args)
+        users, seed = self.graph
+        hub = FakeHubProcess(self.dir, "--users", str(users), "--seed", str(seed), "--app-id", APP_ID,
+                             "--app-public-key", self.public, *args)
         self.addCleanup(hub.stop)
         return hub
 
@@ -163,6 +169,12 @@ class AppCrawlTests(SynchronousTestCase):
             self.assertNotIn(b"PRIVATE KEY", blob)
             self.assertNotIn(pem(KEY).splitlines()[1], blob)
 
+
+class AppBudgetTests(AppCrawlCase):
+    """Crawls bound by the installations' budgets, on a small graph: their length is the budget's doing."""
+
+    graph = SMALL_GRAPH
+
     def test_crawl_over_three_installations(self) -> None:
         """Tokens living 4 s, 60 requests per installation per 5 s: truth, no violation, no expired token."""
         hub = self.start_hub("--installations", "3", "--installation-token-ttl", "4",
@@ -197,6 +209,8 @@ class AppCrawlTests(SynchronousTestCase):
         self.assertGreaterEqual(by_installation, 120)
         self.assertGreaterEqual(stats["charged"] - by_installation, 120)  # what the personal token paid
 
+
+class AppCrawlTests(AppCrawlCase):
     def test_installation_lost_mid_crawl(self) -> None:
         """An installation removed mid-crawl costs one error line; the other finishes the crawl."""
         hub = self.start_hub("--installations", "2", "--latency", "15")
