@@ -12,19 +12,23 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from ghcrawl.store import offline
 from tests import pg
-from tests.support import TOKEN, FakeHubProcess, expected, seed_args, snapshot, tempdir, truth, twistd, wait_for
+from tests.support import SMALL_GRAPH, TOKEN, FakeHubProcess, expected, seed_args, snapshot, tempdir, truth, twistd, wait_for
 
 USERS = 200
 
 
 class SharedDatabaseCase(SynchronousTestCase):
     hub_args: tuple[str, ...] = ("--latency", "20")
+    #: Users and seed of the fake graph.
+    graph: tuple[int, int] = (USERS, 1)
 
     def setUp(self) -> None:
         self.dir = tempdir()
         self.db = os.path.join(self.dir, "crawl.sqlite")
-        self.truth = truth(USERS)
-        self.hub = FakeHubProcess(self.dir, "--users", str(USERS), "--token", TOKEN, *self.hub_args)
+        users, seed = self.graph
+        self.truth = truth(users, seed=seed)
+        self.hub = FakeHubProcess(self.dir, "--users", str(users), "--seed", str(seed), "--token", TOKEN,
+                                  *self.hub_args)
         self.addCleanup(self.hub.stop)
 
     def daemon(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
@@ -155,7 +159,9 @@ class ThreeDaemonsOnPostgresTests(PostgresCase):
 
 
 class SharedBudgetTests(PostgresCase):
-    hub_args = ("--latency", "20", "--rate-limit", "300", "--rate-window", "5", "--secondary-every", "300",
+    # The small graph needs four windows of 100 (so three close, all spent) and meets a secondary limit thrice.
+    graph = SMALL_GRAPH
+    hub_args = ("--latency", "20", "--rate-limit", "100", "--rate-window", "2", "--secondary-every", "100",
                 "--secondary-wait", "1")
 
     def test_three_daemons_on_one_token_never_exceed_its_budget(self) -> None:
