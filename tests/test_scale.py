@@ -12,7 +12,18 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from ghcrawl.store import offline
 from tests import pg
-from tests.support import SMALL_GRAPH, TOKEN, FakeHubProcess, expected, seed_args, snapshot, tempdir, truth, twistd, wait_for
+from tests.support import (
+    SMALL_GRAPH,
+    TOKEN,
+    FakeHubProcess,
+    expected,
+    seed_args,
+    snapshot,
+    tempdir,
+    truth,
+    twistd,
+    wait_for,
+)
 
 USERS = 200
 
