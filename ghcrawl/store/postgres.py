@@ -74,9 +74,22 @@ def connect(uri: str, **extra: Any) -> Any:
     psycopg = _psycopg()
     _check_uri(uri)
     try:
-        return psycopg.connect(uri, **connect_kwargs(), **extra)
+        conn = psycopg.connect(uri, **connect_kwargs(), **extra)
     except psycopg.Error as e:
         raise StoreError(f"cannot connect to {redact(uri)}: {_first_line(e)}") from None
+    try:
+        _open_connection(conn)
+    except psycopg.Error as e:
+        conn.close()
+        raise StoreError(f"cannot use {redact(uri)}: {_first_line(e)}") from None
+    return conn
+
+
+def _open_connection(conn: Any) -> None:
+    # Times read back as the ISO text SQLite holds, in a UTC session (see pgtime).
+    from ghcrawl.store import pgtime
+
+    pgtime.configure(conn)
 
 
 def _first_line(error: BaseException) -> str:
@@ -89,7 +102,7 @@ def pool(uri: str) -> Pool:
     _psycopg()
     _check_uri(uri)
     return Pool(POSTGRES, "psycopg", uri, cp_min=1, cp_max=3, cp_reconnect=True, cp_noisy=False,
-                **connect_kwargs())
+                cp_openfun=_open_connection, **connect_kwargs())
 
 
 def check_database(uri: str) -> None:
