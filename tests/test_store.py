@@ -240,6 +240,13 @@ class StoreContract:
                          [("1970-01-01T00:16:41.250Z",)])
         self.assertEqual(self.query("SELECT COUNT(*) FROM users WHERE fetched_at < '1970-01-01T00:16:40.001Z'"),
                          [(1,)])
+        conn = offline.open_offline(self.db)
+        try:
+            with offline.snapshot(conn):  # PostgreSQL: a server-side cursor, as exports and copies read
+                self.assertEqual(list(conn.execute("SELECT fetched_at FROM users WHERE id > ?", (0,))),
+                                 [("1970-01-01T00:16:40.000Z",)])
+        finally:
+            conn.close()
 
     async def test_a_walk_drops_contributors_it_no_longer_shows(self) -> None:
         """Rows seen before the walk began (milliseconds apart) go; rows seen during it stay."""
