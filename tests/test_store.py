@@ -399,6 +399,10 @@ class TimeTextTests(SynchronousTestCase):
             "infinity": "infinity",
         }
         self.assertEqual({k: iso_text(k) for k in cases}, cases)
+        # A column's precision fixes the digits: TIMESTAMPTZ(3) keeps .000, TIMESTAMPTZ(0) has none.
+        self.assertEqual([iso_text("2026-11-25 23:59:23+00", 3), iso_text("2026-11-26 05:29:23.5+05:30", 3),
+                          iso_text("2026-11-25 18:59:23-05", 0)],
+                         ["2026-11-25T23:59:23.000Z", "2026-11-25T23:59:23.500Z", "2026-11-25T23:59:23Z"])
 
 
 class GroupCommitTests(TestCase):

@@ -86,7 +86,7 @@ def connect(uri: str, **extra: Any) -> Any:
 
 
 def _open_connection(conn: Any) -> None:
-    # Times read back as the ISO text SQLite holds, in a UTC session (see pgtime).
+    # Rows read back as SQLite gives them (times as ISO text, booleans 0/1), in a UTC session.
     from ghcrawl.store import pgtime
 
     pgtime.configure(conn)
@@ -122,11 +122,6 @@ def check_database(uri: str) -> None:
         )
 
 
-def _plain(row: Any) -> tuple[Any, ...]:
-    # Booleans read back as SQLite's 0/1, so exports and copies match byte for byte.
-    return tuple(int(v) if isinstance(v, bool) else v for v in row)
-
-
 class PortableCursor:
     """A psycopg cursor taking the portable SQL, shaped like sqlite3's for the offline queries."""
 
@@ -146,15 +141,15 @@ class PortableCursor:
         self._cur.execute(POSTGRES.translate(sql, bool(params)), params or None)
         return self
 
+    # Rows come as SQLite gives them (booleans 0/1, times ISO text): see pgtime.
     def fetchone(self) -> tuple[Any, ...] | None:
-        row = self._cur.fetchone()
-        return None if row is None else _plain(row)
+        return self._cur.fetchone()  # type: ignore[no-any-return]
 
     def fetchall(self) -> list[tuple[Any, ...]]:
-        return [_plain(r) for r in self._cur.fetchall()]
+        return list(self._cur.fetchall())
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        return (_plain(r) for r in self._cur)
+        return iter(self._cur)
 
     @property
     def description(self) -> Any:
