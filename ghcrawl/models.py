@@ -2,8 +2,8 @@
 
 A body that lacks an identity field, carries one of the wrong type or a time not
 in GitHub's form raises ``FetchError`` (the task retries, then fails with that
-reason); free text is
-cleaned (NUL bytes dropped, length capped) so one odd profile never breaks a page.
+reason); free text is cleaned (NUL bytes dropped, length capped) so one odd
+profile never breaks a page.
 """
 
 from __future__ import annotations
