@@ -222,8 +222,20 @@ class CopyTests(PostgresCase):
         finally:
             conn.close()
 
+    def exports(self, db: str, name: str) -> dict[str, bytes]:
+        """Every export format of ``db``: file name -> bytes."""
+        folder = os.path.join(self.dir, name)
+        for form in ("csv", "jsonl", "graphml"):
+            done = self.ghcrawl("export", "--db", db, "--format", form, "--out", folder)
+            self.assertEqual(done.returncode, 0, done.stderr)
+        files = {}
+        for entry in sorted(os.listdir(folder)):
+            with open(os.path.join(folder, entry), "rb") as f:
+                files[entry] = f.read()
+        return files
+
     def test_round_trip_is_identical_and_the_copy_continues_with_304s(self) -> None:
-        """SQLite -> PostgreSQL -> SQLite is row for row identical; a refresh on the copy is all 304."""
+        """SQLite -> PostgreSQL -> SQLite is row for row identical, and so are exports; a refresh on the copy is all 304."""
         sqlite_db = os.path.join(self.dir, "crawl.sqlite")
         crawl = twistd(self.dir, "--api-url", self.hub.url, "--db", sqlite_db, *seed_args(self.truth), "--once")
         self.assertEqual(crawl.wait(120), 0, self.log()[-3000:])
@@ -234,6 +246,10 @@ class CopyTests(PostgresCase):
         original = self.table_rows(sqlite_db)
         self.assertEqual(self.table_rows(back), original)
         self.assertEqual(self.table_rows(self.db), original)
+        exported = self.exports(sqlite_db, "from-sqlite")
+        self.assertEqual(len(exported), 7, sorted(exported))
+        self.assertIn(b"Z,", exported["users.csv"])  # the times are there, as text
+        self.assertEqual(self.exports(self.db, "from-postgres"), exported)
         refused = self.ghcrawl("copy", sqlite_db, self.db)
         self.assertEqual(refused.returncode, 2)
         self.assertEqual(len(refused.stderr.splitlines()), 1, refused.stderr)
