@@ -9,7 +9,7 @@ profile never breaks a page.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from attrs import frozen
@@ -19,7 +19,8 @@ from ghcrawl.errors import FetchError
 #: GitHub logins: alphanumerics and single dashes; apps add a ``[bot]`` suffix.
 LOGIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}(?:\[bot\])?$")
 #: GitHub's timestamps: UTC, whole seconds, ``2011-01-26T19:01:12Z``.
-TIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
+#: GitHub's form of a time, UTC to the second; a day over 28 is checked against its month.
+TIME_RE = re.compile(r"[1-9][0-9]{3}-(?:0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z")
 #: Longest free-text value kept; GitHub's own limits are far below this.
 TEXT_CAP = 10_000
 
@@ -56,18 +57,27 @@ def _text(obj: dict[str, Any], key: str) -> str | None:
 
 
 def _time(obj: dict[str, Any], key: str) -> str | None:
-    # Kept as sent, and the same text on both backends: PostgreSQL stores it as TIMESTAMPTZ(0),
-    # which holds exactly this form, and would refuse the whole page for a time it cannot read.
+    """GitHub's time as sent, the same text on both backends (PostgreSQL keeps it as
+    TIMESTAMPTZ(0) and would refuse the whole page for a time it cannot read).
+
+    Another ISO 8601 form (an offset, fractions) is brought to GitHub's: UTC, whole
+    seconds. A time that is no time at all makes the body bad.
+    """
     value = _text(obj, key)
     if value is None:
         return None
-    if TIME_RE.match(value):
-        try:
-            datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+    match = TIME_RE.fullmatch(value)
+    try:
+        if match is not None:
+            if int(match.group(1)) > 28:
+                datetime(int(value[:4]), int(value[5:7]), int(value[8:10]))  # 30 February is no day
             return value
-        except ValueError:
-            pass
-    raise _bad(f"{key} is {value[:40]!r}, not a UTC time")
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise _bad(f"{key} is {value[:40]!r}, not a UTC time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)  # GitHub's times are UTC
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _login(obj: dict[str, Any]) -> str:
