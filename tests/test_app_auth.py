@@ -236,6 +236,22 @@ class AppCrawlTests(AppCrawlCase):
         self.assertEqual(len(errors), 1, errors)
         self.assertIn(f"installation {first}: renewing its token was refused (404 Not Found)", errors[0])
 
+    def test_installation_added_mid_crawl(self) -> None:
+        """The App installed on one more account mid-crawl: the running daemon spends that budget too."""
+        hub = self.start_hub("--installations", "1", "--installation-rate-limit", "150", "--rate-window", "3")
+        config = os.path.join(self.dir, "ghcrawl.toml")
+        write(config, b"app_rescan_interval = 1\n")
+        proc = self.crawl(hub, "--once", "--config", config)
+        deadline = time.monotonic() + 60
+        while not hub.stats()["app"]["requests"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        added = json.loads(self.post(hub, "/__fakehub/app/install"))["installed"]
+        self.assertEqual(proc.wait(150), 0, self.log()[-3000:])
+        self.assertMatchesTruth()
+        self.assertGreater(hub.stats()["app"]["requests"].get(str(added), 0), 0, hub.stats()["app"])
+        self.assertIn(f"new installation {added}: crawling with it too", self.log())
+        self.assertEqual((self.errors(), hub.stats()["violations"]), ([], 0))
+
     def test_last_installation_lost_exits_1(self) -> None:
         """When no installation is left the crawl stops with exit status 1, as with rejected tokens."""
         hub = self.start_hub("--installations", "1", "--latency", "15")

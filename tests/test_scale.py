@@ -127,6 +127,20 @@ class TwoDaemonsOnSqliteTests(SharedDatabaseCase):
         self.assertEqual(listed(), [])
 
 
+class TwoDaemonsOnSqliteBudgetTests(SharedDatabaseCase):
+    hub_args = ("--latency", "20", "--rate-limit", "150", "--rate-window", "3")
+
+    def test_two_daemons_on_one_token_never_exceed_its_budget(self) -> None:
+        """Two daemons on one SQLite file and one token share its budget through the ledger row."""
+        procs = [self.daemon(f"d{i}", "--once") for i in range(2)]
+        for proc in procs:
+            self.assertEqual(proc.wait(120), 0, self.log()[-3000:])
+        self.assertMatchesTruth(snapshot(self.db))
+        stats = self.hub.stats()
+        self.assertEqual(stats["violations"], 0, stats)
+        self.assertGreaterEqual(len(stats["closed_windows"]), 2)
+
+
 class PostgresCase(SharedDatabaseCase):
     def setUp(self) -> None:
         super().setUp()
@@ -145,7 +159,6 @@ class PostgresCase(SharedDatabaseCase):
             return int(self.rows(sql)[0][0])  # type: ignore[call-overload]
         except Exception:
             return 0
-
 
 
 class ThreeDaemonsOnPostgresTests(PostgresCase):
@@ -167,6 +180,8 @@ class ThreeDaemonsOnPostgresTests(PostgresCase):
         self.assertLessEqual(self.hub.stats()["charged"], 1.05 * self.truth["min_requests"])
         # A restart longer than lease_timeout lets leases expire: a daemon that lost one drops
         # that page unwritten (the rows above are exact), so no takeover check here.
+        # Each cut-off transaction is one warning line, not a traceback.
+        self.assertNotIn("Traceback", self.log())
 
 
 class SharedBudgetTests(PostgresCase):
@@ -224,8 +239,20 @@ class CopyTests(PostgresCase):
         finally:
             conn.close()
 
+    def exports(self, db: str, name: str) -> dict[str, bytes]:
+        """Every export format of ``db``: file name -> bytes."""
+        folder = os.path.join(self.dir, name)
+        for form in ("csv", "jsonl", "graphml"):
+            done = self.ghcrawl("export", "--db", db, "--format", form, "--out", folder)
+            self.assertEqual(done.returncode, 0, done.stderr)
+        files = {}
+        for entry in sorted(os.listdir(folder)):
+            with open(os.path.join(folder, entry), "rb") as f:
+                files[entry] = f.read()
+        return files
+
     def test_round_trip_is_identical_and_the_copy_continues_with_304s(self) -> None:
-        """SQLite -> PostgreSQL -> SQLite is row for row identical; a refresh on the copy is all 304."""
+        """SQLite -> PostgreSQL -> SQLite is row for row identical, and so are exports; a refresh on the copy is all 304."""
         sqlite_db = os.path.join(self.dir, "crawl.sqlite")
         crawl = twistd(self.dir, "--api-url", self.hub.url, "--db", sqlite_db, *seed_args(self.truth), "--once")
         self.assertEqual(crawl.wait(120), 0, self.log()[-3000:])
@@ -236,6 +263,10 @@ class CopyTests(PostgresCase):
         original = self.table_rows(sqlite_db)
         self.assertEqual(self.table_rows(back), original)
         self.assertEqual(self.table_rows(self.db), original)
+        exported = self.exports(sqlite_db, "from-sqlite")
+        self.assertEqual(len(exported), 7, sorted(exported))
+        self.assertIn(b"Z,", exported["users.csv"])  # the times are there, as text
+        self.assertEqual(self.exports(self.db, "from-postgres"), exported)
         refused = self.ghcrawl("copy", sqlite_db, self.db)
         self.assertEqual(refused.returncode, 2)
         self.assertEqual(len(refused.stderr.splitlines()), 1, refused.stderr)
