@@ -128,6 +128,7 @@ class TwoDaemonsOnSqliteTests(SharedDatabaseCase):
 
 
 class TwoDaemonsOnSqliteBudgetTests(SharedDatabaseCase):
+    graph = SMALL_GRAPH  # 365 requests: three windows of 150, two of them closed
     hub_args = ("--latency", "20", "--rate-limit", "150", "--rate-window", "3")
 
     def test_two_daemons_on_one_token_never_exceed_its_budget(self) -> None:
