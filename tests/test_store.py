@@ -382,6 +382,42 @@ class PostgresStoreTests(StoreContract, TestCase):
         self.assertIn("must not hold a password", str(caught.exception))
 
 
+class SqliteMigrationRaceTests(SynchronousTestCase):
+    def test_second_daemon_waiting_for_the_lock_finds_the_schema_there(self) -> None:
+        """Two daemons starting at once on a new file: the one that waited for the write lock skips what is done."""
+        import threading
+
+
+        path = os.path.join(tempfile.mkdtemp(prefix="ghcrawl-race-"), "crawl.sqlite")
+        first = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        second = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+        self.addCleanup(first.close)
+        self.addCleanup(second.close)
+        first.execute("PRAGMA journal_mode=WAL")
+        first.execute("BEGIN IMMEDIATE")  # the first daemon, mid-way through version 1
+        for statement in statements(ddl("sqlite", SCHEMA_FILES[0])):
+            first.execute(statement)
+        first.execute("INSERT INTO schema_version (version, applied_at) VALUES (1, '2026-01-01T00:00:00Z')")
+        outcome: list[object] = []
+        racer = threading.Thread(target=lambda: outcome.append(_migrated(second)))
+        racer.start()
+        racer.join(0.5)  # the second has read version 0 and waits for the write lock
+        first.execute("COMMIT")
+        racer.join(30)
+        self.assertEqual(outcome, [SCHEMA_VERSION])
+        self.assertEqual(first.execute("SELECT version FROM schema_version ORDER BY version").fetchall(),
+                         [(n,) for n in range(1, SCHEMA_VERSION + 1)])
+
+
+def _migrated(conn: sqlite3.Connection) -> object:
+    from ghcrawl.store.dialect import migrate
+
+    try:
+        return migrate(conn, SQLITE, 1.0)
+    except Exception as e:
+        return e
+
+
 class TimeTextTests(SynchronousTestCase):
     def test_server_output_becomes_iso_text(self) -> None:
         """PostgreSQL's TIMESTAMPTZ output in any zone reads as UTC ISO 8601 text, fractions as milliseconds."""

@@ -143,8 +143,9 @@ def version(cur: Any) -> int:
 def migrate(conn: Any, dialect: Dialect, now: float) -> int:
     """Bring the schema to this version, each step in its own transaction.
 
-    On PostgreSQL the whole check-and-apply holds an advisory lock, so daemons
-    starting at once never race: the second finds the schema already there.
+    Daemons starting at once never race: on PostgreSQL the whole check-and-apply
+    holds an advisory lock; on SQLite each step looks at the version again once it
+    holds the write lock. Either way the second finds the schema already there.
     """
     cur = conn.cursor()
     try:
@@ -176,6 +177,11 @@ def _apply(conn: Any, cur: Any, dialect: Dialect, now: float) -> int:
             continue
         if dialect is SQLITE:
             cur.execute("BEGIN IMMEDIATE")
+            # Another daemon starting at the same moment may have applied it while we
+            # waited for the write lock: look again, now that nobody else can write.
+            if "schema_version" in tables(cur, dialect) and version(cur) >= number:
+                cur.execute("ROLLBACK")
+                continue
         try:
             for statement in statements(ddl(dialect.name, name)):
                 cur.execute(statement)
