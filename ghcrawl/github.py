@@ -164,7 +164,7 @@ class GitHub:
 
     def _read(self, response: IResponse) -> Deferred[tuple[int, Headers, bytes]]:
         """The whole body, within the size cap, with the status and headers it came with."""
-        return Deferred.fromCoroutine(_answer(response, self._max_body_bytes))
+        return read_body(response, self._max_body_bytes).addCallback(_answer, response)
 
     def _request_headers(self, cred: Credential | None, cached: Validators | None) -> Headers:
         """GitHub's required headers and the token, built once per token; validators per request."""
@@ -329,8 +329,8 @@ class OnTheWire(EncodedURL):
         return getattr(EncodedURL.from_text(self._text), name)
 
 
-async def _answer(response: IResponse, limit: int) -> tuple[int, Headers, bytes]:
-    return response.code, response.headers, await read_body(response, limit)
+def _answer(body: bytes, response: IResponse) -> tuple[int, Headers, bytes]:
+    return response.code, response.headers, body
 
 
 def _host_header(scheme: str, host: str, port: int | None) -> bytes:
