@@ -1,7 +1,9 @@
 """``python -m bench.store_cost``: what a stored page and a claim cost, SQLite against PostgreSQL.
 
 Page cost: one process commits ``--pages`` contributor pages (20 new users each,
-the commonest and dearest write) through the real Store, one after another.
+the commonest and dearest write) through the real Store, first one after another
+(latency: on SQLite this includes group commit's wait for company), then
+``--in-flight`` at a time as a crawl does (wall time per page: throughput).
 Claim latency: ``--daemons`` stores with their own pools and worker names claim
 5 tasks at a time from one frontier of ``--tasks`` seeds and finish them, all at
 once; the figure is the median and 95th percentile of one claim's round trip.
@@ -29,8 +31,8 @@ def _page(url: str, now: float) -> Any:
     return Page(url, None, now, iso(now), "tok-bench", '"e"')
 
 
-async def page_cost(db: str, pages: int, reactor: Any) -> float:
-    """Milliseconds per contributor page stored."""
+async def page_cost(db: str, pages: int, in_flight: int, reactor: Any) -> float:
+    """Milliseconds of wall time per contributor page stored, ``in_flight`` pages at a time."""
     from ghcrawl.models import Contribution, Repo, User
     from ghcrawl.store import open_store
 
@@ -45,10 +47,15 @@ async def page_cost(db: str, pages: int, reactor: Any) -> float:
                     False)
         await store.commit_repos(t, [repo], _page(t.url, 2.0))
     listings = [t for t in await store.claim(pages, 3.0) if t.kind == "contributors"]
+    work = iter(enumerate(listings))
+
+    async def commit_some() -> None:
+        for n, t in work:
+            found = [Contribution(User(10_000_000 + n * 100 + k, f"c{n}x{k}", "User"), k + 1) for k in range(20)]
+            await store.commit_contributors(t, found, _page(t.url, 3.0))
+
     started = time.perf_counter()
-    for n, t in enumerate(listings):
-        found = [Contribution(User(10_000_000 + n * 100 + k, f"c{n}x{k}", "User"), k + 1) for k in range(20)]
-        await store.commit_contributors(t, found, _page(t.url, 3.0))
+    await defer.gatherResults([defer.Deferred.fromCoroutine(commit_some()) for _ in range(in_flight)])
     elapsed = time.perf_counter() - started
     store.close()
     return 1000 * elapsed / max(1, len(listings))
@@ -86,23 +93,26 @@ async def main(reactor: Any, args: argparse.Namespace) -> None:
 
     server = pg.server()
     work = tempfile.mkdtemp(prefix="ghcrawl-store-cost-")
-    print("| database | ms per contributor page (20 users) | claim of 5, median / p95 ms, by daemons |")
-    print("|---|---|---|")
+    print(f"| database | ms per contributor page (20 users), one at a time | {args.in_flight} at a time "
+          "| claim of 5, median / p95 ms, by daemons |")
+    print("|---|---|---|---|")
     for backend in ("sqlite", "postgres"):
         def fresh(name: str, backend: str = backend) -> str:
             return server.database() if backend == "postgres" else os.path.join(work, name + ".sqlite")
 
-        cost = await page_cost(fresh("pages"), args.pages, reactor)
+        one = await page_cost(fresh("pages1"), args.pages, 1, reactor)
+        many = await page_cost(fresh("pagesN"), args.pages, args.in_flight, reactor)
         claims = []
         for n in args.daemons:
             median, p95 = await claim_latency(fresh(f"claims{n}"), n, args.tasks, reactor)
             claims.append(f"{n}: {median:.1f} / {p95:.1f}")
-        print(f"| {backend} | {cost:.2f} | {'; '.join(claims)} |", flush=True)
+        print(f"| {backend} | {one:.2f} | {many:.2f} | {'; '.join(claims)} |", flush=True)
 
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=300)
+    parser.add_argument("--in-flight", type=int, default=10)
     parser.add_argument("--tasks", type=int, default=1500)
     parser.add_argument("--daemons", type=int, nargs="+", default=[1, 3])
     args = parser.parse_args()

@@ -185,10 +185,11 @@ def _format(report: dict[str, Any]) -> str:
     lines += ["", "failures (top reasons)" if report["failures"] else "failures       none"]
     lines += [f"{f['count']:>10}  {f['reason']}" for f in report["failures"]]
     lines += ["", "rate limits" if report["rate_limits"] else "rate limits    none recorded"]
+    width = max((len(r["token_id"]) for r in report["rate_limits"]), default=0)
     for r in report["rate_limits"]:
         remaining = "?" if r["remaining"] is None else r["remaining"]
         limited = _when(r["limited_until"], r["limited_for"]) if r["limited_for"] else "no"
-        lines.append(f"  {r['token_id']:<14} remaining {remaining:<6} reset "
+        lines.append(f"  {r['token_id']:<{width}} remaining {remaining:<6} reset "
                      f"{_when(r['reset_at'], r['reset_in'])}  limited until {limited}")
     p = report["privacy"]
     mode = {True: "stored (personal_data = true)", False: "not stored (personal_data = false)",
@@ -196,8 +197,9 @@ def _format(report: dict[str, Any]) -> str:
     lines += ["", f"personal data  {mode}",
               f"opted out      {p['optouts_forget']} forgotten, {p['optouts_file']} from the opt-out file"]
     lines += ["", "daemons" if report["daemons"] else "daemons        none running"]
+    width = max((len(d["name"]) for d in report["daemons"]), default=0)
     for d in report["daemons"]:
-        lines.append(f"  {d['name']:<22} {d['state']:<5}  host {d['host']}  heartbeat {d['heartbeat_ago']:.0f}s ago  "
+        lines.append(f"  {d['name']:<{width}} {d['state']:<5}  host {d['host']}  heartbeat {d['heartbeat_ago']:.0f}s ago  "
                      f"{d['leases']} tasks leased  {d['requests_last_minute']} requests in the last minute")
     last = report["last_activity"]
     lines += ["", f"last activity  {_when(last['at'], -last['ago']) if last['at'] else 'never'}"]

@@ -33,6 +33,11 @@ from ghcrawl.store.records import iso
 #: Most tasks claimed in one database round trip.
 CLAIM_BATCH = 50
 
+#: First look for new work after a claim came back empty. Each further empty look
+#: waits twice as long, up to ``poll_interval``: work that other daemons sharing the
+#: database are about to create is picked up within moments, a long idle costs little.
+IDLE_FIRST_LOOK = 0.05
+
 
 class Crawler:
     """Runs tasks from the frontier until told to stop, never more than the pacer allows."""
@@ -84,6 +89,7 @@ class Crawler:
         self._wake_call: IDelayedCall | None = None
         self._in_flight: dict[int, Deferred[None]] = {}
         self._ready: deque[Task] = deque()  # claimed (leased) and waiting for a slot
+        self._idle_wait = IDLE_FIRST_LOOK
         self._turn = 0
         self.requests = 0
         self.failed = 0
@@ -191,6 +197,7 @@ class Crawler:
             return
         self._ready.extend(tasks)
         if tasks:
+            self._idle_wait = IDLE_FIRST_LOOK
             self._wake()
         elif not self._in_flight and not self._ready:
             await self._idle()
@@ -203,10 +210,13 @@ class Crawler:
             self._running = False
             self.outage.stop()
             self._on_finished()
-        elif due is None or busy:
-            self._wake(self._poll_interval)
-        else:
-            self._wake(min(self._poll_interval, max(0.0, due - self._clock.seconds())))
+            return
+        # Another daemon's page may add work at any moment, and nothing tells us: look
+        # again soon after the last find, then less and less often.
+        wait, self._idle_wait = self._idle_wait, min(2 * self._idle_wait, self._poll_interval)
+        if due is not None and not busy:
+            wait = min(wait, max(0.0, due - self._clock.seconds()))
+        self._wake(wait)
 
     def _loop_error(self, failure: Failure) -> None:
         self._claiming = False

@@ -5,8 +5,8 @@ chunk at a time from the ledger row (``store.reserve``), so N daemons together
 never send more than GitHub's budget, and each pays only one short transaction
 per chunk. A secondary-limit pause any daemon met is in the row too, and every
 reservation brings it to the others. With K accounts, K budgets run in parallel.
-Used on PostgreSQL, where daemons share a database across hosts; a SQLite file
-keeps the single daemon's own pacing.
+The same on both engines: daemons on one SQLite file share their budgets as those
+on one PostgreSQL database do, and a lone daemon pays one transaction per chunk.
 """
 
 from __future__ import annotations

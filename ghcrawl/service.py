@@ -140,8 +140,7 @@ class CrawlService(Service):
         )
         ledger = Ledger(store, self.pacer, clock, chunk=4 * config.concurrency, keep=config.rate_limit_reserve,
                         wake=lambda: self.crawler.poke() if self.crawler is not None else None)
-        if store.dialect.name == "postgres":
-            ledger.share()
+        ledger.share()
         self.crawler = Crawler(
             store, github, self.pacer, clock, credentials,
             max_attempts=config.max_attempts, retry_base=config.retry_base, retry_max=config.retry_max,

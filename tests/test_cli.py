@@ -99,6 +99,19 @@ class StatusTests(CliTestCase):
         self.assertIn("limited until 2023-11-14T22:14:05Z (in 45s)", out)
         self.assertIn("last activity  2023-11-14T22:12:50Z (30s ago)\n", out)
 
+    def test_text_aligns_long_budget_names(self) -> None:
+        """A GitHub App's budget name is longer than a token's: the columns still line up."""
+        conn = sqlite3.connect(self.db)
+        conn.execute("INSERT INTO rate_limits (token_id, remaining, reset_at, limited_until, updated_at) "
+                     "VALUES ('installation-123456789', 10, ?, 0, ?)", (NOW + 60, NOW - 5))
+        conn.commit()
+        conn.close()
+        code, out, _ = self.run_main("status")
+        self.assertEqual(code, 0)
+        rows = [line for line in out.splitlines() if " remaining " in line]
+        self.assertEqual(len(rows), 2, out)
+        self.assertEqual(len({line.index(" remaining ") for line in rows}), 1, out)
+
     def test_status_beside_a_writer(self) -> None:
         """status answers while another connection holds the write lock (the daemon mid-transaction)."""
         writer = sqlite3.connect(self.db, isolation_level=None)

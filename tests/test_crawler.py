@@ -7,6 +7,7 @@ from typing import Any
 from treq.testing import RequestTraversalAgent
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 from twisted.web.resource import Resource
 
@@ -14,6 +15,7 @@ from ghcrawl.crawler import Crawler
 from ghcrawl.fakehub import Graph, Knobs, truth
 from ghcrawl.github import GitHub
 from ghcrawl.ratelimit import Budget, Pacer
+from ghcrawl.store import Task
 from tests.fakes import InstantStore, QueuedStore
 from tests.inprocess import crawl
 from tests.support import expected, snapshot
@@ -84,3 +86,35 @@ class CrawlerTests(TestCase):
         crawler.start()
         await finished
         self.assertEqual(len(store.done), 300)
+
+class PeerStore(InstantStore):
+    """A frontier other daemons are working on: nothing pending, their leases run out in a minute."""
+
+    async def next_due(self) -> float | None:
+        return 0.0 if self.pending else 60.0
+
+
+class IdleLookTests(TestCase):
+    timeout = 10
+
+    def test_work_added_by_another_daemon_is_claimed_at_once(self) -> None:
+        """An idle daemon sees a peer's new task within moments, not at the next ``poll_interval``."""
+        clock = Clock()
+        store = PeerStore(0)
+        pacer = Pacer([Budget("b", remaining=10**6, reset_at=10**12)], 5)
+        agent = RequestTraversalAgent(NotFound())
+        github = GitHub(agent, clock, pacer, BASE)
+        crawler = Crawler(store, github, pacer, clock, {"b": [None]}, poll_interval=5.0)  # type: ignore[arg-type]
+        crawler.start()
+        clock.advance(0)
+        self.assertEqual(store.claims, 1)
+        store.pending.append(Task(7, "user", "u7", "/users/u7", "/users/u7", 0, 0, {}))  # a peer's page stored
+        for _ in range(4):
+            clock.advance(0.05)
+            agent.flush()
+        self.assertEqual(store.done, {7: "not_found"})
+        # A long idle backs off to poll_interval: 50 s cost a handful of looks, not a spin.
+        looks = store.claims
+        clock.pump([0.05] * 1000)
+        self.assertLessEqual(store.claims - looks, 20)
+        crawler.stop_claiming()

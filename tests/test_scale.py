@@ -112,6 +112,20 @@ class TwoDaemonsOnSqliteTests(SharedDatabaseCase):
         self.assertEqual(listed(), [])
 
 
+class TwoDaemonsOnSqliteBudgetTests(SharedDatabaseCase):
+    hub_args = ("--latency", "20", "--rate-limit", "150", "--rate-window", "3")
+
+    def test_two_daemons_on_one_token_never_exceed_its_budget(self) -> None:
+        """Two daemons on one SQLite file and one token share its budget through the ledger row."""
+        procs = [self.daemon(f"d{i}", "--once") for i in range(2)]
+        for proc in procs:
+            self.assertEqual(proc.wait(120), 0, self.log()[-3000:])
+        self.assertMatchesTruth(snapshot(self.db))
+        stats = self.hub.stats()
+        self.assertEqual(stats["violations"], 0, stats)
+        self.assertGreaterEqual(len(stats["closed_windows"]), 2)
+
+
 class PostgresCase(SharedDatabaseCase):
     def setUp(self) -> None:
         super().setUp()
@@ -130,7 +144,6 @@ class PostgresCase(SharedDatabaseCase):
             return int(self.rows(sql)[0][0])  # type: ignore[call-overload]
         except Exception:
             return 0
-
 
 
 class ThreeDaemonsOnPostgresTests(PostgresCase):
@@ -152,6 +165,8 @@ class ThreeDaemonsOnPostgresTests(PostgresCase):
         self.assertLessEqual(self.hub.stats()["charged"], 1.05 * self.truth["min_requests"])
         # A restart longer than lease_timeout lets leases expire: a daemon that lost one drops
         # that page unwritten (the rows above are exact), so no takeover check here.
+        # Each cut-off transaction is one warning line, not a traceback.
+        self.assertNotIn("Traceback", self.log())
 
 
 class SharedBudgetTests(PostgresCase):

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from attrs import frozen
-from twisted.enterprise.adbapi import ConnectionLost, ConnectionPool, Transaction
+from twisted.enterprise.adbapi import Connection, ConnectionLost, ConnectionPool, Transaction
 
 from ghcrawl.errors import StoreError
 from ghcrawl.store.migrations import SCHEMA_FILES, SCHEMA_VERSION, ddl, statements
@@ -80,10 +80,30 @@ class PortableTransaction(Transaction):
         return cursor.executemany(self._pool.dialect.translate(sql), rows)
 
 
+class QuietConnection(Connection):
+    """A pooled connection that drops itself without a traceback when it cannot roll back.
+
+    A rollback fails when the connection is gone (a server restart, a failover):
+    adbapi would log two tracebacks per transaction cut off. The connection is
+    discarded instead (the next interaction in its thread opens a new one) and the
+    transaction's own error goes on to the store, which says so in one line and
+    runs the transaction again.
+    """
+
+    def rollback(self) -> None:
+        try:
+            self._connection.rollback()
+        except Exception:
+            if not self._pool.reconnect:
+                raise
+            self._pool.disconnect(self._connection)
+
+
 class Pool(ConnectionPool):
     """A connection pool that knows its dialect."""
 
     transactionFactory = PortableTransaction
+    connectionFactory = QuietConnection
 
     def __init__(self, dialect: Dialect, *args: Any, **kwargs: Any) -> None:
         self.dialect = dialect

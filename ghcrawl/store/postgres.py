@@ -9,6 +9,7 @@ on loss) and keeps the password out of argv and logs: libpq's ``PGPASSWORD``,
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -46,6 +47,9 @@ def _psycopg() -> Any:
         import psycopg
     except ImportError:
         raise StoreError(MISSING_DRIVER) from None
+    # psycopg warns on stderr about a pipeline it could not end on a lost connection;
+    # the store already says, in one line, that the database went away.
+    logging.getLogger("psycopg").setLevel(logging.ERROR)
     return psycopg
 
 

@@ -127,6 +127,8 @@ class Store:
         # SQLite's one writer pays a thread hand-off, a BEGIN and a COMMIT per transaction:
         # page writes share them. (PostgreSQL's pool runs transactions side by side.)
         self._group = GroupCommit(self._run, self._clock) if self.dialect is SQLITE else None
+        self._trouble_since: float | None = None  # when the database stopped answering, if it has
+        self._trouble_count = 0
 
     def close(self) -> None:
         """Stop the database threads (only call once no interaction is running)."""
@@ -143,15 +145,28 @@ class Store:
         delay = 0.05
         while True:
             try:
-                return await self._pool.runInteraction(interaction, *args)
+                result = await self._pool.runInteraction(interaction, *args)
             except Exception as e:
                 if not transient(e):
                     raise
-                self._log.warn("database busy or unreachable ({error}); retrying in {delay:.1f}s",
-                               error=str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__,
-                               delay=delay)
+                self._troubled(e)
                 await deferLater(self._clock, delay, lambda: None)
                 delay = min(delay * 2, 5.0)
+            else:
+                if self._trouble_since is not None:
+                    self._log.info("database answering again after {seconds:.1f}s ({count} retries)",
+                                   seconds=self._clock.seconds() - self._trouble_since, count=self._trouble_count)
+                    self._trouble_since = None
+                return result
+
+    def _troubled(self, error: Exception) -> None:
+        """Say once per episode that the database is busy or away, however many transactions wait."""
+        self._trouble_count += 1
+        if self._trouble_since is None:
+            self._trouble_since, self._trouble_count = self._clock.seconds(), 1
+            text = str(error).strip()
+            self._log.warn("database busy or unreachable ({error}); waiting, each transaction is run again "
+                           "with backoff", error=text.splitlines()[0] if text else type(error).__name__)
 
     async def _write(self, interaction: Callable[..., Any], *args: Any) -> Any:
         """A crawl write (a page, a claim): in the next group commit on SQLite, else its own transaction."""
