@@ -51,11 +51,13 @@ DEFAULTS: dict[str, Any] = {
     "app_id": None,
     "app_private_key_file": None,
     "app_installations": None,
+    "app_rescan_interval": 600.0,
     "max_body_bytes": 32 * 1024 * 1024,
 }
 _INTS = {"max_depth", "concurrency", "max_attempts", "rate_limit_reserve", "max_body_bytes"}
 _FLOATS = {"grace", "progress_interval", "request_timeout", "retry_base", "retry_max",
-           "poll_interval", "secondary_limit_wait", "refresh_after", "outage_probe_max", "lease_timeout"}
+           "poll_interval", "secondary_limit_wait", "refresh_after", "outage_probe_max", "lease_timeout",
+           "app_rescan_interval"}
 _PATHS = {"db", "seeds_file", "token_file", "ca_file", "optout_file"}
 _BOOLS = ("once", "personal_data")
 _STRINGS = {"api_url", "status_endpoint", "log_format", "worker_name"} | _PATHS
@@ -90,6 +92,7 @@ class Config:
     lease_timeout: float = 60.0
     worker_name: str | None = None  # None: host:pid of the running daemon
     max_body_bytes: int = 32 * 1024 * 1024
+    app_rescan_interval: float = 600.0
     credentials: tuple[Credential, ...] = field(repr=False, default=())
     app: AppSettings | None = field(repr=False, default=None)
     warnings: tuple[str, ...] = ()
@@ -143,6 +146,7 @@ def load(
         lease_timeout=_at_least("lease_timeout", values["lease_timeout"], 1),
         worker_name=_worker_name(values["worker_name"]),
         max_body_bytes=_at_least("max_body_bytes", values["max_body_bytes"], 1024),
+        app_rescan_interval=_at_least("app_rescan_interval", values["app_rescan_interval"], 1),
         credentials=tuple(creds),
         app=app,
         warnings=tuple(warnings),

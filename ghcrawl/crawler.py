@@ -374,6 +374,12 @@ class Crawler:
     def _holds(self, budget: Budget, cred: Credential) -> bool:
         return cred in self._credentials.get(budget.budget_id, [])
 
+    def adopt(self, budget: Budget, creds: list[Credential | None]) -> None:
+        """Spend a budget that appeared while crawling (an App installed on one more account)."""
+        self._credentials[budget.budget_id] = creds
+        self._pacer.budgets.append(budget)
+        self._wake()
+
     def retire(self, cred: Credential, reason: str) -> None:
         """Stop using a credential GitHub refused outside a request (an App that lost its key)."""
         for budget in list(self._pacer.budgets):

@@ -5,7 +5,9 @@ minutes before its ``expires_at`` (a fifth of its life when that is shorter),
 a failed renewal is tried again after ``retry_delay`` while the old token still
 works, and every request that raced an expiry and got a 401 waits on the same
 single renewal. An App whose key stops working loses its installations one by
-one, each with one error line, while the other budgets carry on.
+one, each with one error line, while the other budgets carry on. Unless the
+installations are listed in the config, the App's list is read again every
+``rescan_every`` seconds and a new installation joins the running crawl.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ RENEW_AHEAD = 300.0
 RETRY_DELAY = 30.0
 #: Longest wait between tries of a start-up call while the API is out.
 START_WAIT_MAX = 60.0
+#: Seconds between looks for installations added while the daemon runs.
+RESCAN_EVERY = 600.0
 
 
 def parse_expiry(value: Any) -> float:
@@ -56,13 +60,17 @@ class AppTokens:
 
     def __init__(
         self, settings: AppSettings, github: GitHub, clock: IReactorTime, *, retry_delay: float = RETRY_DELAY,
+        rescan_every: float = RESCAN_EVERY,
     ) -> None:
         self._settings, self._github, self._clock = settings, github, clock
-        self._retry_delay = retry_delay
+        self._retry_delay, self._rescan_every = retry_delay, rescan_every
         self.credentials: dict[int, InstallationCredential] = {}
         self.renewals = 0
         #: Told when GitHub refuses an installation for good (revoked App, uninstalled).
         self.on_refused: Callable[[Credential, str], None] = lambda cred, reason: None
+        #: Told when an installation added while the daemon runs has its first token.
+        self.on_added: Callable[[InstallationCredential], None] = lambda cred: None
+        self._rescan_call: IDelayedCall | None = None
         self._calls: dict[int, IDelayedCall] = {}
         self._waiting: dict[int, list[Deferred[bool]]] = {}
         self._name = f"GitHub App {settings.app_id}"
@@ -83,7 +91,7 @@ class AppTokens:
                 f"GitHub answered {e.status} {e.message}") from None
         if isinstance(app.body, dict) and isinstance(app.body.get("slug"), str):
             self._name = f"GitHub App {app.body['slug']}"
-        found = await self._installation_ids()
+        found = await self._installation_ids(self._start_call)
         if not found:
             raise AppConfigError(f"{self._name} has no installations: install it on an account or organisation")
         strangers = [i for i in self._settings.installations if i not in found]
@@ -109,15 +117,53 @@ class AppTokens:
             self._schedule(cred)
         self._log.info("{app}: crawling with {n} installations ({ids})", app=self._name, n=len(wanted),
                        ids=", ".join(map(str, wanted)))
+        if not self._settings.installations:
+            self._rescan_call = self._clock.callLater(self._rescan_every, self._rescan_due)
         return list(self.credentials.values())
 
-    async def _installation_ids(self) -> dict[int, bool]:
+    def _rescan_due(self) -> None:
+        rescan = Deferred.fromCoroutine(self.rescan())
+        rescan.addErrback(lambda f: self._log.failure("looking for new installations crashed", f))
+        rescan.addBoth(lambda _: self._reschedule())
+
+    def _reschedule(self) -> None:
+        if self._rescan_call is not None:  # None once stopped
+            self._rescan_call = self._clock.callLater(self._rescan_every, self._rescan_due)
+
+    async def rescan(self) -> list[InstallationCredential]:
+        """Take up installations added since start (not suspended); trouble waits for the next look."""
+        try:
+            found = await self._installation_ids(self._call)
+        except GhcrawlError as e:
+            self._log.warn("{app}: could not list installations ({reason}); looking again in {every:.0f}s",
+                           app=self._name, reason=str(e), every=self._rescan_every)
+            return []
+        added: list[InstallationCredential] = []
+        for installation in (i for i, paused in found.items() if not paused and i not in self.credentials):
+            cred = InstallationCredential("", installation_id=installation)
+            try:
+                await self._exchange(cred)
+            except GhcrawlError as e:
+                self._log.warn("{app}: no token for new installation {iid} ({reason}); looking again in "
+                               "{every:.0f}s", app=self._name, iid=installation, reason=str(e),
+                               every=self._rescan_every)
+                continue
+            if self._rescan_call is None:
+                return added  # stopped meanwhile
+            self.credentials[installation] = cred
+            self._schedule(cred)
+            self._log.info("{app}: new installation {iid}: crawling with it too", app=self._name, iid=installation)
+            self.on_added(cred)
+            added.append(cred)
+        return added
+
+    async def _installation_ids(self, call: Callable[[str, str], Awaitable[Fetched]]) -> dict[int, bool]:
         """Every installation of the App, and whether it is suspended, following ``Link: rel="next"``."""
         found: dict[int, bool] = {}
         url: str | None = "/app/installations?per_page=100"
         while url is not None:
             try:
-                page = await self._start_call("GET", url)
+                page = await call("GET", url)
             except AppRejected as e:
                 raise AppConfigError(f"{self._name}: cannot list installations: GitHub answered "
                                      f"{e.status} {e.message}") from None
@@ -221,8 +267,9 @@ class AppTokens:
             call.cancel()
 
     def stop(self) -> None:
-        """Cancel every pending renewal (the service is stopping)."""
-        for call in self._calls.values():
+        """Cancel every pending renewal and look for installations (the service is stopping)."""
+        for call in [*self._calls.values(), *([self._rescan_call] if self._rescan_call else [])]:
             if call.active():
                 call.cancel()
         self._calls.clear()
+        self._rescan_call = None

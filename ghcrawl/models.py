@@ -1,13 +1,15 @@
 """Frozen records built from GitHub's JSON; the one place a body's shape is checked.
 
-A body that lacks an identity field or carries one of the wrong type raises
-``FetchError`` (the task retries, then fails with that reason); free text is
-cleaned (NUL bytes dropped, length capped) so one odd profile never breaks a page.
+A body that lacks an identity field, carries one of the wrong type or a time not
+in GitHub's form raises ``FetchError`` (the task retries, then fails with that
+reason); free text is cleaned (NUL bytes dropped, length capped) so one odd
+profile never breaks a page.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from attrs import frozen
@@ -16,6 +18,9 @@ from ghcrawl.errors import FetchError
 
 #: GitHub logins: alphanumerics and single dashes; apps add a ``[bot]`` suffix.
 LOGIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}(?:\[bot\])?$")
+#: GitHub's timestamps: UTC, whole seconds, ``2011-01-26T19:01:12Z``.
+#: GitHub's form of a time, UTC to the second; a day over 28 is checked against its month.
+TIME_RE = re.compile(r"[1-9][0-9]{3}-(?:0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z")
 #: Longest free-text value kept; GitHub's own limits are far below this.
 TEXT_CAP = 10_000
 
@@ -49,6 +54,30 @@ def _text(obj: dict[str, Any], key: str) -> str | None:
     if len(value) > TEXT_CAP or "\x00" in value:
         return value.replace("\x00", "")[:TEXT_CAP]
     return value
+
+
+def _time(obj: dict[str, Any], key: str) -> str | None:
+    """GitHub's time as sent, the same text on both backends (PostgreSQL keeps it as
+    TIMESTAMPTZ(0) and would refuse the whole page for a time it cannot read).
+
+    Another ISO 8601 form (an offset, fractions) is brought to GitHub's: UTC, whole
+    seconds. A time that is no time at all makes the body bad.
+    """
+    value = _text(obj, key)
+    if value is None:
+        return None
+    match = TIME_RE.fullmatch(value)
+    try:
+        if match is not None:
+            if int(match.group(1)) > 28:
+                datetime(int(value[:4]), int(value[5:7]), int(value[8:10]))  # 30 February is no day
+            return value
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise _bad(f"{key} is {value[:40]!r}, not a UTC time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)  # GitHub's times are UTC
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _login(obj: dict[str, Any]) -> str:
@@ -105,8 +134,8 @@ class User:
             public_repos=_int(obj, "public_repos", required=False),
             followers=_int(obj, "followers", required=False),
             following=_int(obj, "following", required=False),
-            created_at=_text(obj, "created_at"),
-            updated_at=_text(obj, "updated_at"),
+            created_at=_time(obj, "created_at"),
+            updated_at=_time(obj, "updated_at"),
         )
 
     @classmethod
@@ -157,9 +186,9 @@ class Repo:
             open_issues_count=_int(obj, "open_issues_count", required=False),
             size=_int(obj, "size", required=False),
             default_branch=_text(obj, "default_branch"),
-            created_at=_text(obj, "created_at"),
-            updated_at=_text(obj, "updated_at"),
-            pushed_at=_text(obj, "pushed_at"),
+            created_at=_time(obj, "created_at"),
+            updated_at=_time(obj, "updated_at"),
+            pushed_at=_time(obj, "pushed_at"),
             archived=_bool(obj, "archived"),
         )
 

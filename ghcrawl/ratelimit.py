@@ -139,11 +139,21 @@ class Pacer:
         return max(0, min(slots, budget)), None
 
     def take(self, now: float) -> Budget | None:
-        """Pick the budget with the most headroom and count a request against it."""
+        """Pick the budget with the most headroom and count a request against it.
+
+        A budget whose window is still unknown goes first when it may send: its one
+        probe opens the window (an installation added mid-crawl would otherwise wait
+        behind budgets that always have more headroom than one probe).
+        """
         if now < self.paused_until or self.in_flight >= self.concurrency:
             return None
-        best = max(self.budgets, key=lambda b: b.available(now, self.reserve), default=None)
-        if best is None or best.available(now, self.reserve) <= 0:
+        best, best_key = None, (False, 0)
+        for budget in self.budgets:
+            available = budget.available(now, self.reserve)
+            key = (available > 0 and budget.remaining is None, available)
+            if key > best_key:
+                best, best_key = budget, key
+        if best is None:
             return None
         best.in_flight += 1
         if best.granted is not None:

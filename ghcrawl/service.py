@@ -152,6 +152,7 @@ class CrawlService(Service):
         )
         if self.app is not None:
             self.app.on_refused = self.crawler.retire
+            self.app.on_added = self._adopt_installation
         self.monitor = Monitor(clock, store, self.crawler, self.pacer, self.metrics, self.notifier,
                                config.progress_interval, self._save_budgets)
         if config.status_endpoint:
@@ -214,12 +215,17 @@ class CrawlService(Service):
         assert self.pacer is not None
         if self.config.app is None:
             return {}
-        self.app = AppTokens(self.config.app, github, self._reactor)
+        self.app = AppTokens(self.config.app, github, self._reactor, rescan_every=self.config.app_rescan_interval)
         groups: dict[str, list[Credential | None]] = {}
         for cred in await self.app.start():
             self.pacer.budgets.append(Budget(cred.token_id))
             groups[cred.token_id] = [cred]
         return groups
+
+    def _adopt_installation(self, cred: Credential) -> None:
+        """An installation added while crawling: its budget draws on the ledger like the others."""
+        if self.crawler is not None:
+            self.crawler.adopt(Budget(cred.token_id, granted=0), [cred])
 
     async def _restore_budgets(self, store: Store) -> None:
         """Carry budget state over a restart, so a restart loop cannot burst into a limit."""

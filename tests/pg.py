@@ -1,8 +1,9 @@
-"""A throwaway PostgreSQL server for the test session, from the machine's own binaries.
+"""A throwaway PostgreSQL server for the test process, from the machine's own binaries.
 
-The server lives in a temporary folder, listens on a free 127.0.0.1 port with
+Each test process (each pytest-xdist worker) starts its own on first use. It
+lives in a temporary folder, listens on a free 127.0.0.1 port with
 trust authentication, runs as the ``postgres`` system user when the tests run as
-root (initdb refuses root), and is stopped when the session ends. Without the
+root (initdb refuses root), and is stopped when the process ends. Without the
 binaries or psycopg the PostgreSQL tests are skipped, except under ``CI=true``
 where a missing PostgreSQL fails them.
 """
@@ -96,7 +97,7 @@ _server: Server | None = None
 
 
 def server() -> Server:
-    """The session's server, started on first use; skips (or fails under CI) without PostgreSQL."""
+    """This process's server, started on first use; skips (or fails under CI) without PostgreSQL."""
     global _server
     if _server is None:
         bindir = _binaries()

@@ -17,6 +17,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: The twistd script of the Python running the tests (a venv's, in CI).
 TWISTD = os.path.join(os.path.dirname(sys.executable), "twistd")
 TOKEN = "ghp_testtoken0000000000000000000000000001"
+#: Users and graph seed of a small graph: its depth-1 crawl is 365 requests (the default seed's
+#: 200 users take 1,022) and it holds every planned edge case. For crawls bound by a budget,
+#: a latency or a lease, whose property shows on any graph and whose time grows with its size.
+SMALL_GRAPH = (50, 2)
 
 
 def truth(users: int, max_depth: int = 1, seed: int = 1, seeds: list[str] | None = None) -> dict[str, Any]:

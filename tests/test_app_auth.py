@@ -19,6 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from ghcrawl.app_auth import AppSettings, app_settings, sign_jwt
 from ghcrawl.errors import AppConfigError
 from tests.support import (
+    SMALL_GRAPH,
     TOKEN,
     TWISTD,
     FakeHubProcess,
@@ -113,8 +114,11 @@ class SettingsTests(SynchronousTestCase):
         self.assertEqual(len(warnings), 1)
 
 
-class AppCrawlTests(SynchronousTestCase):
+class AppCrawlCase(SynchronousTestCase):
     """Real processes: the fakehub playing GitHub for one App, and ``twistd -n ghcrawl``."""
+
+    #: Users and seed of the fake graph.
+    graph: tuple[int, int] = (USERS, 1)
 
     def setUp(self) -> None:
         self.dir = tempdir()
@@ -122,11 +126,13 @@ class AppCrawlTests(SynchronousTestCase):
         self.key = write(os.path.join(self.dir, "app.pem"), pem(KEY))
         self.public = write(os.path.join(self.dir, "app.pub"), KEY.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo), 0o644)
-        self.truth = truth(USERS)
+        users, seed = self.graph
+        self.truth = truth(users, seed=seed)
 
     def start_hub(self, *args: str) -> FakeHubProcess:
-        hub = FakeHubProcess(self.dir, "--users", str(USERS), "--app-id", APP_ID, "--app-public-key", self.public,
-                             *args)
+        users, seed = self.graph
+        hub = FakeHubProcess(self.dir, "--users", str(users), "--seed", str(seed), "--app-id", APP_ID,
+                             "--app-public-key", self.public, *args)
         self.addCleanup(hub.stop)
         return hub
 
@@ -163,6 +169,12 @@ class AppCrawlTests(SynchronousTestCase):
             self.assertNotIn(b"PRIVATE KEY", blob)
             self.assertNotIn(pem(KEY).splitlines()[1], blob)
 
+
+class AppBudgetTests(AppCrawlCase):
+    """Crawls bound by the installations' budgets, on a small graph: their length is the budget's doing."""
+
+    graph = SMALL_GRAPH
+
     def test_crawl_over_three_installations(self) -> None:
         """Tokens living 4 s, 60 requests per installation per 5 s: truth, no violation, no expired token."""
         hub = self.start_hub("--installations", "3", "--installation-token-ttl", "4",
@@ -197,6 +209,8 @@ class AppCrawlTests(SynchronousTestCase):
         self.assertGreaterEqual(by_installation, 120)
         self.assertGreaterEqual(stats["charged"] - by_installation, 120)  # what the personal token paid
 
+
+class AppCrawlTests(AppCrawlCase):
     def test_installation_lost_mid_crawl(self) -> None:
         """An installation removed mid-crawl costs one error line; the other finishes the crawl."""
         hub = self.start_hub("--installations", "2", "--latency", "15")
@@ -221,6 +235,22 @@ class AppCrawlTests(SynchronousTestCase):
         errors = self.errors()
         self.assertEqual(len(errors), 1, errors)
         self.assertIn(f"installation {first}: renewing its token was refused (404 Not Found)", errors[0])
+
+    def test_installation_added_mid_crawl(self) -> None:
+        """The App installed on one more account mid-crawl: the running daemon spends that budget too."""
+        hub = self.start_hub("--installations", "1", "--installation-rate-limit", "150", "--rate-window", "3")
+        config = os.path.join(self.dir, "ghcrawl.toml")
+        write(config, b"app_rescan_interval = 1\n")
+        proc = self.crawl(hub, "--once", "--config", config)
+        deadline = time.monotonic() + 60
+        while not hub.stats()["app"]["requests"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        added = json.loads(self.post(hub, "/__fakehub/app/install"))["installed"]
+        self.assertEqual(proc.wait(150), 0, self.log()[-3000:])
+        self.assertMatchesTruth()
+        self.assertGreater(hub.stats()["app"]["requests"].get(str(added), 0), 0, hub.stats()["app"])
+        self.assertIn(f"new installation {added}: crawling with it too", self.log())
+        self.assertEqual((self.errors(), hub.stats()["violations"]), ([], 0))
 
     def test_last_installation_lost_exits_1(self) -> None:
         """When no installation is left the crawl stops with exit status 1, as with rejected tokens."""

@@ -29,6 +29,7 @@ BAD: dict[str, bytes] = {
     "/users/no-id": json.dumps({k: v for k, v in PROFILE.items() if k != "id"} | {"login": "no-id"}).encode(),
     "/users/nul-bytes": profile("nul-bytes", 9000004, bio="before\u0000after", name="a\u0000b"),
     "/users/huge-bio": profile("huge-bio", 9000005, bio="x" * 2_000_000),
+    "/users/bad-time": profile("bad-time", 9000006, created_at="2020-02-30T00:00:00Z"),
     "/users/nul-bytes/repos?per_page=100": b"[]",
     "/users/huge-bio/repos?per_page=100": b'{"message": "an object where an array belongs"}',
 }
@@ -55,9 +56,9 @@ class BadBodyTests(TestCase):
     timeout = 60
 
     async def test_bad_bodies_fail_alone(self) -> None:
-        """Not JSON, wrong types and missing ids fail with reasons; NULs and huge text are cleaned; truth intact."""
+        """Not JSON, wrong types, missing ids and impossible times fail with reasons; NULs and huge text are cleaned; truth intact."""
         seeds = GRAPH.suggested_seeds
-        path, _hub = await crawl(GRAPH, seeds + ["not-json", "wrong-types", "no-id", "nul-bytes", "huge-bio"], 1,
+        path, _hub = await crawl(GRAPH, seeds + ["not-json", "wrong-types", "no-id", "nul-bytes", "huge-bio", "bad-time"], 1,
                                  wrap=Corrupting, max_attempts=3, retry_base=0.01, retry_max=0.02)
         conn = sqlite3.connect(path)
         failed = dict(conn.execute("SELECT key, outcome FROM tasks WHERE state = 'failed'"))
@@ -68,7 +69,8 @@ class BadBodyTests(TestCase):
         self.assertIn("id is str", failed["wrong-types"])
         self.assertIn("id is NoneType", failed["no-id"])
         self.assertIn("not an array", failed["9000005"])
-        self.assertEqual(set(failed), {"not-json", "wrong-types", "no-id", "9000005"})
+        self.assertIn("created_at is '2020-02-30T00:00:00Z', not a UTC time", failed["bad-time"])
+        self.assertEqual(set(failed), {"not-json", "wrong-types", "no-id", "9000005", "bad-time"})
         self.assertEqual(set(attempts.values()), {3})
         self.assertEqual(bios["nul-bytes"], "beforeafter")
         self.assertEqual(len(bios["huge-bio"]), 10_000)

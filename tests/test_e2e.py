@@ -10,7 +10,18 @@ import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.support import TOKEN, FakeHubProcess, expected, seed_args, snapshot, tempdir, truth, twistd, wait_for
+from tests.support import (
+    SMALL_GRAPH,
+    TOKEN,
+    FakeHubProcess,
+    expected,
+    seed_args,
+    snapshot,
+    tempdir,
+    truth,
+    twistd,
+    wait_for,
+)
 
 USERS = 200
 
@@ -28,12 +39,16 @@ def stored_rows(db: str) -> int:
 
 class CrawlTestCase(SynchronousTestCase):
     hub_args: tuple[str, ...] = ()
+    #: Users and seed of the fake graph.
+    graph: tuple[int, int] = (USERS, 1)
 
     def setUp(self) -> None:
         self.dir = tempdir()
         self.db = os.path.join(self.dir, "crawl.sqlite")
-        self.truth = truth(USERS)
-        self.hub = FakeHubProcess(self.dir, "--users", str(USERS), "--token", TOKEN, *self.hub_args)
+        users, seed = self.graph
+        self.truth = truth(users, seed=seed)
+        self.hub = FakeHubProcess(self.dir, "--users", str(users), "--seed", str(seed), "--token", TOKEN,
+                                  *self.hub_args)
         self.addCleanup(self.hub.stop)
 
     def crawl(self, *extra: str) -> subprocess.Popen[bytes]:
@@ -87,6 +102,7 @@ class FullCrawlTests(CrawlTestCase):
 
 class ShutdownTests(CrawlTestCase):
     hub_args = ("--latency", "150")
+    graph = SMALL_GRAPH  # the slow answers make the crawl after a restart long enough on it
 
     def test_sigint_exits_zero_within_grace_and_resumes(self) -> None:
         """SIGINT mid-crawl exits 0 within grace + 2 s; a restart completes to the ground truth."""

@@ -52,7 +52,7 @@ class Flaky(Resource):
         return self.hub.render(request)
 
 
-class AppTokensTests(SynchronousTestCase):
+class AppCase(SynchronousTestCase):
     def tokens(self, installations: int = 3, ttl: float = 3600.0, wanted: tuple[int, ...] = (),
                app_id: str = "4242") -> AppTokens:
         self.clock = Clock()
@@ -75,6 +75,8 @@ class AppTokensTests(SynchronousTestCase):
             got[0].raiseException()
         return got[0]
 
+
+class AppTokensTests(AppCase):
     def test_a_token_per_installation(self) -> None:
         """Start gives each installation a token, named by the installation and not by the token."""
         creds = self.settle(self.tokens().start())
@@ -200,6 +202,46 @@ class AppTokensTests(SynchronousTestCase):
         self.assertFalse(self.settle(tokens.renew(creds[0], creds[0].token)))
         self.assertEqual(len(refused), 1)
         self.assertEqual(list(tokens.credentials), [7_000_002])
+
+
+class RescanTests(AppCase):
+    def test_new_installation_joins_at_the_next_look(self) -> None:
+        """An installation added while running gets a token at the next look, once; a suspended one none."""
+        tokens = self.tokens(installations=2)
+        self.settle(tokens.start())
+        added: list[Credential] = []
+        tokens.on_added = added.append
+        new = self.app.install()
+        suspended = self.app.install()
+        self.app.suspended.add(suspended)
+        self.clock.advance(599)
+        self.stub.flush()
+        self.assertEqual(added, [])
+        self.clock.advance(1)
+        for _ in range(20):
+            self.stub.flush()
+        self.assertEqual([c.installation_id for c in added], [new])  # type: ignore[attr-defined]
+        self.assertEqual(sorted(tokens.credentials), [7_000_001, 7_000_002, new])
+        self.assertTrue(added[0].token)
+        self.clock.advance(600)
+        for _ in range(20):
+            self.stub.flush()
+        self.assertEqual(len(added), 1)
+        tokens.stop()
+        self.assertEqual([c for c in self.clock.getDelayedCalls() if c.active()], [])
+
+    def test_listed_installations_are_not_looked_for(self) -> None:
+        """With app_installations set, the daemon crawls with those alone."""
+        tokens = self.tokens(installations=2, wanted=(7_000_001,))
+        self.settle(tokens.start())
+        added: list[Credential] = []
+        tokens.on_added = added.append
+        self.app.install()
+        self.clock.advance(1200)
+        for _ in range(20):
+            self.stub.flush()
+        self.assertEqual((added, sorted(tokens.credentials)), ([], [7_000_001]))
+        tokens.stop()
 
 
 class ExpiryRaceTests(TestCase):

@@ -12,13 +12,24 @@ import urllib.request
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.support import TOKEN, FakeHubProcess, expected, seed_args, snapshot, tempdir, truth, twistd, wait_for
+from tests.support import (
+    SMALL_GRAPH,
+    TOKEN,
+    FakeHubProcess,
+    expected,
+    seed_args,
+    snapshot,
+    tempdir,
+    truth,
+    twistd,
+    wait_for,
+)
 
-USERS = 300
-#: Short backoffs keep the test short; the outage still outlasts all of them added together
-#: (0.5 + 1 + 2 + 4 = 7.5 s at most before a task would have failed).
-CONFIG = "retry_base = 0.5\nretry_max = 4\n"
-OUTAGE = 12.0
+USERS, SEED = SMALL_GRAPH
+#: Short backoffs keep the test short; the outage still outlasts all of them added together,
+#: twice over (0.25 + 0.5 + 1 + 1 = 2.75 s at most before a task would have failed).
+CONFIG = "retry_base = 0.25\nretry_max = 1\n"
+OUTAGE = 6.0
 
 
 def count(db: str, sql: str) -> int:
@@ -39,11 +50,12 @@ class OutageCrawlTests(SynchronousTestCase):
         self.config = os.path.join(self.dir, "ghcrawl.toml")
         with open(self.config, "w") as f:
             f.write(CONFIG)
-        self.truth = truth(USERS)
+        self.truth = truth(USERS, seed=SEED)
         self.hub = self.start_hub()
 
     def start_hub(self, *port: str) -> FakeHubProcess:
-        hub = FakeHubProcess(self.dir, "--users", str(USERS), "--token", TOKEN, "--latency", "100", *port)
+        hub = FakeHubProcess(self.dir, "--users", str(USERS), "--seed", str(SEED), "--token", TOKEN, "--latency", "100",
+                             *port)
         self.addCleanup(hub.stop)
         return hub
 

@@ -14,6 +14,7 @@ import urllib.request
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support import (
+    SMALL_GRAPH,
     TOKEN,
     TWISTD,
     FakeHubProcess,
@@ -29,16 +30,19 @@ from tests.support import (
 from tests.test_e2e import stored_rows
 
 USERS = 120
+#: Crawls bound by a budget run on the small graph: 365 requests, still several windows' worth.
+SMALL_USERS, SMALL_SEED = SMALL_GRAPH
 
 
 class PoliteCase(SynchronousTestCase):
-    def start(self, *hub_args: str, users: int = USERS, tokens: str = TOKEN) -> None:
+    def start(self, *hub_args: str, users: int = USERS, seed: int = 1, tokens: str = TOKEN) -> None:
         self.dir = tempdir()
         self.db = os.path.join(self.dir, "crawl.sqlite")
-        self.truth = truth(users)
+        self.truth = truth(users, seed=seed)
         self.users = users
         tokens_file = self.write("hub-tokens", tokens + "\n")
-        self.hub = FakeHubProcess(self.dir, "--users", str(users), "--tokens-file", tokens_file, *hub_args)
+        self.hub = FakeHubProcess(self.dir, "--users", str(users), "--seed", str(seed), "--tokens-file", tokens_file,
+                                  *hub_args)
         self.addCleanup(self.hub.stop)
 
     def write(self, name: str, text: str) -> str:
@@ -74,7 +78,7 @@ class LimitTests(PoliteCase):
         """5xx, resets, bad JSON, stalls, secondary limits and a tight budget: exact truth, no violation."""
         self.start("--fault-rate", "0.1", "--faults", "500,502,503,reset,truncate,malformed,stall", "--stall", "3",
                    "--secondary-every", "50", "--secondary-wait", "1", "--rate-limit", "150", "--rate-window", "2",
-                   users=60)
+                   users=SMALL_USERS, seed=SMALL_SEED)
         config = ("max_attempts = 30\nretry_base = 0.05\nretry_max = 0.5\nsecondary_limit_wait = 1\n"
                   "request_timeout = 1\nconcurrency = 10\n")
         self.assertEqual(self.crawl(config=config, timeout=240), 0, self.log()[-3000:])
@@ -91,7 +95,7 @@ class LimitTests(PoliteCase):
         The first window is left out: it holds the ramp-up from one seed, when the
         frontier is still too narrow to fill a budget on a loaded machine.
         """
-        self.start("--rate-limit", "100", "--rate-window", "1", users=60)
+        self.start("--rate-limit", "100", "--rate-window", "1", users=SMALL_USERS, seed=SMALL_SEED)
         self.assertEqual(self.crawl(config="concurrency = 20\n", timeout=240), 0, self.log()[-3000:])
         self.assertMatchesTruth()
         stats = self.hub.stats()
@@ -103,7 +107,7 @@ class LimitTests(PoliteCase):
     def test_token_pool_shares_account_budgets(self) -> None:
         """Tokens of one account share its budget; a rejected token is retired with one line."""
         ann1, ann2, bob = "ghp_ann1xxxxxxxxxxxxxxxxxx", "ghp_ann2xxxxxxxxxxxxxxxxxx", "ghp_bobxxxxxxxxxxxxxxxxxxx"
-        self.start("--rate-limit", "120", "--rate-window", "2", users=60,
+        self.start("--rate-limit", "120", "--rate-window", "2", users=SMALL_USERS, seed=SMALL_SEED,
                    tokens=f"{ann1}:ann\n{ann2}:ann\n{bob}:bob")
         tokens = self.write("tokens", f"{ann1}\n{ann2}\n{bob}\nghp_revoked_token_xxxxxx\n")
         self.assertEqual(self.crawl(config=f'token_file = "{tokens}"\n', token=None, timeout=240), 0,

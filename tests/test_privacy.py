@@ -13,7 +13,7 @@ import urllib.request
 from collections import deque
 from typing import Any
 
-from tests.support import TOKEN, FakeHubProcess, expected, snapshot, tempdir, truth, twistd
+from tests.support import SMALL_GRAPH, TOKEN, FakeHubProcess, expected, snapshot, tempdir, truth, twistd
 from tests.test_e2e import CrawlTestCase, wait_for
 
 USERS = 200
@@ -100,8 +100,9 @@ class PrivacyCrawl(CrawlTestCase):
     def setUp(self) -> None:
         self.dir = tempdir()
         self.db = os.path.join(self.dir, "crawl.sqlite")
-        self.truth = truth(USERS)
-        self.hub = FakeHubProcess(self.dir, "--users", str(USERS), "--token", TOKEN,
+        users, seed = self.graph
+        self.truth = truth(users, seed=seed)
+        self.hub = FakeHubProcess(self.dir, "--users", str(users), "--seed", str(seed), "--token", TOKEN,
                                   "--request-log", os.path.join(self.dir, "requests.log"))
         self.addCleanup(self.hub.stop)
         self.by_id = {u["id"]: u for u in self.truth["users"]}
@@ -179,6 +180,8 @@ class ForgetTests(PrivacyCrawl):
 
 
 class RunningDaemonTests(PrivacyCrawl):
+    graph = SMALL_GRAPH  # a refresh round every few seconds is cheap on it
+
     def depth_one_contributors(self, count: int) -> list[int]:
         """Users one step from a seed who own repositories with contributors (so they cost requests)."""
         found = []
@@ -187,6 +190,19 @@ class RunningDaemonTests(PrivacyCrawl):
             if u["depth"] == 1 and u["type"] == "User" and any(c[0] in mine for c in self.truth["contributors"]):
                 found.append(u["id"])
         return found[:count]
+
+    def refreshed_since(self, moment: float) -> bool:
+        """Whether every task was done again since ``moment`` and none is due: a whole refresh round went by.
+
+        Empty repositories' contributors aside: they are asked again only after a push.
+        """
+        conn = sqlite3.connect(self.db, timeout=10)
+        try:
+            left = conn.execute("SELECT COUNT(*) FROM tasks WHERE NOT (state = 'done' AND updated_at > ?) AND NOT "
+                                "(kind = 'contributors' AND state = 'done' AND outcome = 'empty')", (moment,))
+            return int(left.fetchone()[0]) == 0
+        finally:
+            conn.close()
 
     def effect_seen(self, count: int) -> bool:
         with open(os.path.join(self.dir, "crawl.log"), encoding="utf-8") as f:
@@ -201,7 +217,7 @@ class RunningDaemonTests(PrivacyCrawl):
             f.write("# people who asked to be left out\n\n")
         config = os.path.join(self.dir, "crawl.toml")
         with open(config, "w", encoding="utf-8") as f:
-            f.write(f'optout_file = "{optfile}"\npoll_interval = 0.2\nrefresh_after = 10\n')
+            f.write(f'optout_file = "{optfile}"\npoll_interval = 0.2\nrefresh_after = 3\n')
         proc = twistd(self.dir, "--config", config, "--api-url", self.hub.url, "--db", self.db,
                       "--log-format", "json", *[a for s in self.truth["seeds"] for a in ("--seed", s)])
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
@@ -215,7 +231,7 @@ class RunningDaemonTests(PrivacyCrawl):
         self.assertEqual(result.returncode, 0, result.stderr)
         wait_for(lambda: self.effect_seen(2), 30, "the forget to take effect")
         by_forget = time.time()
-        time.sleep(12)  # a refresh round of everything else
+        wait_for(lambda: self.refreshed_since(by_forget), 60, "a refresh round of everyone else")
         self.assertIsNone(proc.poll())
         self.assertGreater(len([r for r in self.requests() if float(r.split()[0]) > by_forget]), 50)
         self.assertEqual(self.requests_about(first, by_file), [])

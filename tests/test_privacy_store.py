@@ -13,6 +13,9 @@ from ghcrawl.models import Contribution, Repo, User
 from ghcrawl.store import Page, Store, offline, open_store, privacy
 from tests import pg
 
+#: When a person opted out, as ghcrawl writes it: UTC, whole seconds.
+OPTED_OUT_AT = "2026-01-01T00:00:00Z"
+
 
 def repo(repo_id: int, owner_id: int, full_name: str) -> Repo:
     return Repo(repo_id, owner_id, full_name, full_name.split("/")[1], None, False, "Python", 1, 0, 0, 10, "main",
@@ -65,7 +68,7 @@ class PrivacyStoreContract:
     async def test_opted_out_contributor_is_skipped_and_never_fetched(self) -> None:
         """A listing keeps everyone but the opted-out person, whose profile is never claimed."""
         store = await self.store()
-        await store.sync_optouts(["CAROL"], "t")
+        await store.sync_optouts(["CAROL"], OPTED_OUT_AT)
         await self.crawl_alice(store)
         self.assertEqual(self.query("SELECT user_id FROM contributors ORDER BY user_id"), [(2,)])
         claimed = await store.claim(10, 7.0)
@@ -77,7 +80,7 @@ class PrivacyStoreContract:
         """A person added to the file loses their rows, repositories, tasks and validators."""
         store = await self.store()
         await self.crawl_alice(store)
-        [removed] = await store.sync_optouts(["1"], "t")
+        [removed] = await store.sync_optouts(["1"], OPTED_OUT_AT)
         self.assertEqual((removed.users, removed.repos, removed.repo_contributors), (1, 1, 2))
         self.assertEqual(self.query("SELECT COUNT(*) FROM repos"), [(0,)])
         self.assertEqual(self.query("SELECT COUNT(*) FROM http_cache"), [(0,)])
@@ -90,7 +93,7 @@ class PrivacyStoreContract:
         store = await self.store()
         await store.add_seeds(["dave", "erin"])
         tasks = await store.claim(5, 1.0)
-        await store.sync_optouts(["dave"], "t")
+        await store.sync_optouts(["dave"], OPTED_OUT_AT)
         self.assertEqual(await store.gone([t.id for t in tasks]), [t.id for t in tasks if t.key == "dave"])
         dave = next(t for t in tasks if t.key == "dave")
         self.assertIsNone(await store.commit_user(dave, profile(4, "dave"), page("/users/dave", 2.0)))
@@ -113,7 +116,7 @@ class PrivacyStoreContract:
         await self.crawl_alice(store)
         conn = offline.open_offline(self.db, write=True)
         try:
-            removed = privacy.forget_offline(conn, "2", "t")
+            removed = privacy.forget_offline(conn, "2", OPTED_OUT_AT)
         finally:
             conn.close()
         self.assertEqual((removed.login, removed.users, removed.contributions), ("bob", 1, 1))

@@ -109,6 +109,16 @@ class PacerTests(SynchronousTestCase):
         p = Pacer([a, b], 10)
         self.assertIs(p.take(0.0), b)
 
+    def test_take_probes_an_unknown_budget_first(self) -> None:
+        """A budget whose window is unknown sends its one probe before others spend their headroom."""
+        known, new = Budget("a", remaining=4000, reset_at=100.0), Budget("b")
+        p = Pacer([known, new], 10)
+        self.assertIs(p.take(0.0), new)
+        self.assertIs(p.take(0.0), known)  # one probe at a time
+        shared = Budget("c", granted=1, granted_until=50.0)
+        p = Pacer([Budget("d", granted=30, granted_until=50.0, remaining=900, reset_at=100.0), shared], 10)
+        self.assertIs(p.take(0.0), shared)
+
     @given(st.integers(0, 50), st.integers(1, 100), st.integers(0, 5))
     def test_never_overspends(self, remaining: int, concurrency: int, reserve: int) -> None:
         """However many requests are started, in-flight never exceeds remaining minus reserve."""

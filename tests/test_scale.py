@@ -12,19 +12,34 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from ghcrawl.store import offline
 from tests import pg
-from tests.support import TOKEN, FakeHubProcess, expected, seed_args, snapshot, tempdir, truth, twistd, wait_for
+from tests.support import (
+    SMALL_GRAPH,
+    TOKEN,
+    FakeHubProcess,
+    expected,
+    seed_args,
+    snapshot,
+    tempdir,
+    truth,
+    twistd,
+    wait_for,
+)
 
 USERS = 200
 
 
 class SharedDatabaseCase(SynchronousTestCase):
     hub_args: tuple[str, ...] = ("--latency", "20")
+    #: Users and seed of the fake graph.
+    graph: tuple[int, int] = (USERS, 1)
 
     def setUp(self) -> None:
         self.dir = tempdir()
         self.db = os.path.join(self.dir, "crawl.sqlite")
-        self.truth = truth(USERS)
-        self.hub = FakeHubProcess(self.dir, "--users", str(USERS), "--token", TOKEN, *self.hub_args)
+        users, seed = self.graph
+        self.truth = truth(users, seed=seed)
+        self.hub = FakeHubProcess(self.dir, "--users", str(users), "--seed", str(seed), "--token", TOKEN,
+                                  *self.hub_args)
         self.addCleanup(self.hub.stop)
 
     def daemon(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
@@ -113,6 +128,7 @@ class TwoDaemonsOnSqliteTests(SharedDatabaseCase):
 
 
 class TwoDaemonsOnSqliteBudgetTests(SharedDatabaseCase):
+    graph = SMALL_GRAPH  # 365 requests: three windows of 150, two of them closed
     hub_args = ("--latency", "20", "--rate-limit", "150", "--rate-window", "3")
 
     def test_two_daemons_on_one_token_never_exceed_its_budget(self) -> None:
@@ -170,7 +186,9 @@ class ThreeDaemonsOnPostgresTests(PostgresCase):
 
 
 class SharedBudgetTests(PostgresCase):
-    hub_args = ("--latency", "20", "--rate-limit", "300", "--rate-window", "5", "--secondary-every", "300",
+    # The small graph needs four windows of 100 (so three close, all spent) and meets a secondary limit thrice.
+    graph = SMALL_GRAPH
+    hub_args = ("--latency", "20", "--rate-limit", "100", "--rate-window", "2", "--secondary-every", "100",
                 "--secondary-wait", "1")
 
     def test_three_daemons_on_one_token_never_exceed_its_budget(self) -> None:
@@ -222,8 +240,20 @@ class CopyTests(PostgresCase):
         finally:
             conn.close()
 
+    def exports(self, db: str, name: str) -> dict[str, bytes]:
+        """Every export format of ``db``: file name -> bytes."""
+        folder = os.path.join(self.dir, name)
+        for form in ("csv", "jsonl", "graphml"):
+            done = self.ghcrawl("export", "--db", db, "--format", form, "--out", folder)
+            self.assertEqual(done.returncode, 0, done.stderr)
+        files = {}
+        for entry in sorted(os.listdir(folder)):
+            with open(os.path.join(folder, entry), "rb") as f:
+                files[entry] = f.read()
+        return files
+
     def test_round_trip_is_identical_and_the_copy_continues_with_304s(self) -> None:
-        """SQLite -> PostgreSQL -> SQLite is row for row identical; a refresh on the copy is all 304."""
+        """SQLite -> PostgreSQL -> SQLite is row for row identical, and so are exports; a refresh on the copy is all 304."""
         sqlite_db = os.path.join(self.dir, "crawl.sqlite")
         crawl = twistd(self.dir, "--api-url", self.hub.url, "--db", sqlite_db, *seed_args(self.truth), "--once")
         self.assertEqual(crawl.wait(120), 0, self.log()[-3000:])
@@ -234,6 +264,10 @@ class CopyTests(PostgresCase):
         original = self.table_rows(sqlite_db)
         self.assertEqual(self.table_rows(back), original)
         self.assertEqual(self.table_rows(self.db), original)
+        exported = self.exports(sqlite_db, "from-sqlite")
+        self.assertEqual(len(exported), 7, sorted(exported))
+        self.assertIn(b"Z,", exported["users.csv"])  # the times are there, as text
+        self.assertEqual(self.exports(self.db, "from-postgres"), exported)
         refused = self.ghcrawl("copy", sqlite_db, self.db)
         self.assertEqual(refused.returncode, 2)
         self.assertEqual(len(refused.stderr.splitlines()), 1, refused.stderr)

@@ -12,14 +12,43 @@ from attrs import evolve
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.task import Clock
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from ghcrawl.errors import LeaseLost, StoreError
 from ghcrawl.models import Contribution, Repo, User
-from ghcrawl.store import Store, Task, check_database, offline, open_store
-from ghcrawl.store.migrations import SCHEMA_VERSION
+from ghcrawl.store import Store, Task, check_database, offline, open_store, postgres
+from ghcrawl.store.dialect import POSTGRES, SQLITE, Dialect
+from ghcrawl.store.migrations import SCHEMA_FILES, SCHEMA_VERSION, ddl, statements
 from ghcrawl.store.records import Page, iso
 from tests import pg
+
+#: Rows of a version-3 database, its times written as ghcrawl and GitHub wrote them then.
+VERSION_3_ROWS: list[tuple[str, list[tuple[Any, ...]]]] = [
+    ("INSERT INTO users (id, login, type, created_at, updated_at, depth, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+     [(1, "alice", "User", "2011-01-26T19:01:12Z", "2024-05-01T08:00:00Z", 0, "2026-11-25T23:59:23.123Z"),
+      (2, "bob", "User", None, None, 1, None),
+      (3, "carol", "User", "2015-06-30T23:59:59Z", "2015-07-01T00:00:00Z", 1, "2026-11-25T23:59:23.000Z")]),
+    ("INSERT INTO repos (id, owner_id, full_name, name, fork, created_at, updated_at, pushed_at, archived, "
+     "fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+     [(10, 1, "alice/tool", "tool", False, "2012-02-29T12:00:00Z", "2026-01-01T00:00:00Z", "2025-12-31T23:59:59Z",
+       False, "2026-11-25T23:59:24.050Z"),
+      (11, 1, "alice/new", "new", True, None, None, None, None, None)]),
+    ("INSERT INTO contributors (repo_id, user_id, contributions, seen_at, seen_on_page) VALUES (?, ?, ?, ?, ?)",
+     [(10, 1, 30, "2026-11-25T23:59:25.999Z", "/p1"), (10, 2, 5, None, None)]),
+    ("INSERT INTO tasks (kind, key, first_url, url, depth, pass_started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+     [("contributors", "10", "/c", "/c", 1, "2026-11-25T23:59:20.001Z", 5.5),
+      ("user", "bob", "/users/bob", "/users/bob", 1, None, 0.0)]),
+    ("INSERT INTO optouts (user_id, login_hash, source, created_at) VALUES (?, ?, ?, ?)",
+     [(99, "ab" * 32, "forget", "2026-10-01T12:34:56Z")]),
+]
+#: What those rows read back as, whichever backend and version holds them.
+VERSION_3_QUERIES = [
+    "SELECT id, login, created_at, updated_at, depth, fetched_at FROM users ORDER BY id",
+    "SELECT id, created_at, updated_at, pushed_at, fetched_at FROM repos ORDER BY id",
+    "SELECT repo_id, user_id, seen_at, seen_on_page FROM contributors ORDER BY repo_id, user_id",
+    "SELECT key, pass_started_at, updated_at FROM tasks ORDER BY key",
+    "SELECT user_id, source, created_at FROM optouts",
+]
 
 
 def repo(repo_id: int, owner_id: int, name: str) -> Repo:
@@ -187,6 +216,83 @@ class StoreContract:
         await store.commit_repos(repos_task, [listed("2026-01-01T00:00:00Z", 12), full], page(repos_task.url, 201.0))
         self.assertEqual(contributors_state(), "pending")
 
+    async def test_times_read_back_as_written(self) -> None:
+        """GitHub's times and ghcrawl's own (at a whole second too) read back as the text written."""
+        await self.times_read_back()
+
+    async def times_read_back(self) -> None:
+        store = await self.seeded()
+        [user_task] = await store.claim(5, 1000.0)
+        octocat = User.from_api({"login": "octocat", "id": 1, "type": "User", "created_at": "2011-01-26T19:01:12Z",
+                                 "updated_at": "2024-02-29T23:59:59Z"})
+        await store.commit_user(user_task, octocat, page(user_task.url, 1000.0))
+        [repos_task] = await store.claim(5, 1001.25)
+        listed = Repo.from_api({"id": 10, "owner": {"id": 1}, "full_name": "octocat/x", "name": "x", "fork": False,
+                                "archived": False, "created_at": "2012-01-01T00:00:00Z",
+                                "updated_at": "2025-12-31T23:59:59Z", "pushed_at": "2026-01-02T03:04:05Z"})
+        await store.commit_repos(repos_task, [listed], page(repos_task.url, 1001.25))
+        self.assertEqual(self.query("SELECT created_at, updated_at, fetched_at FROM users"),
+                         [("2011-01-26T19:01:12Z", "2024-02-29T23:59:59Z", "1970-01-01T00:16:40.000Z")])
+        self.assertEqual(self.query("SELECT created_at, updated_at, pushed_at, fetched_at FROM repos"),
+                         [("2012-01-01T00:00:00Z", "2025-12-31T23:59:59Z", "2026-01-02T03:04:05Z",
+                           "1970-01-01T00:16:41.250Z")])
+        self.assertEqual(self.query("SELECT pass_started_at FROM tasks WHERE kind = 'repos'"),
+                         [("1970-01-01T00:16:41.250Z",)])
+        self.assertEqual(self.query("SELECT COUNT(*) FROM users WHERE fetched_at < '1970-01-01T00:16:40.001Z'"),
+                         [(1,)])
+        conn = offline.open_offline(self.db)
+        try:
+            with offline.snapshot(conn):  # PostgreSQL: a server-side cursor, as exports and copies read
+                self.assertEqual(list(conn.execute("SELECT fetched_at FROM users WHERE id > ?", (0,))),
+                                 [("1970-01-01T00:16:40.000Z",)])
+        finally:
+            conn.close()
+
+    async def test_a_walk_drops_contributors_it_no_longer_shows(self) -> None:
+        """Rows seen before the walk began (milliseconds apart) go; rows seen during it stay."""
+        store = await self.seeded()
+        [user_task] = await store.claim(5, 1000.0)
+        await store.commit_user(user_task, User(1, "octocat", "User"), page(user_task.url, 1000.0))
+        [repos_task] = await store.claim(5, 1001.0)
+        await store.commit_repos(repos_task, [repo(10, 1, "octocat/x")], page(repos_task.url, 1001.0))
+        [walk] = [t for t in await store.claim(50, 1002.0) if t.kind == "contributors"]
+        both = [Contribution(User(2, "mona", "User"), 5), Contribution(User(3, "hubot", "Bot"), 1)]
+        await store.commit_contributors(walk, both, page(walk.url, 1002.999))
+        await store.requeue_stale(2000.0, 2000.0)
+        [again] = [t for t in await store.claim(50, 1003.0) if t.kind == "contributors"]
+        await store.commit_contributors(again, both[:1], page(again.url, 1003.0))
+        self.assertEqual(self.query("SELECT user_id, seen_at FROM contributors ORDER BY user_id"),
+                         [(2, "1970-01-01T00:16:43.000Z")])
+
+    async def test_version_3_database_migrates_with_times_kept(self) -> None:
+        """A version-3 database holding rows comes to this version with every time and NULL as it was."""
+        conn, dialect = self.raw_connection()
+        try:
+            cur = conn.cursor()
+            for number, name in enumerate(SCHEMA_FILES[:3], start=1):
+                for statement in statements(ddl(dialect.name, name)):
+                    cur.execute(statement)
+                cur.execute(dialect.translate("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)"),
+                            (number, f"2024-01-0{number}T00:00:00Z"))
+            for sql, rows in VERSION_3_ROWS:
+                cur.executemany(dialect.translate(sql), rows)
+            conn.commit()
+            before = [list(cur.execute(dialect.translate(q, False)).fetchall()) for q in VERSION_3_QUERIES]
+        finally:
+            conn.close()
+        self.assertEqual(before[0][0], (1, "alice", "2011-01-26T19:01:12Z", "2024-05-01T08:00:00Z", 0,
+                                        "2026-11-25T23:59:23.123Z"))
+        self.assertEqual(await self.store().migrate(), SCHEMA_VERSION)
+        self.assertEqual([self.query(q) for q in VERSION_3_QUERIES], before)
+        self.assertEqual(self.query("SELECT version, applied_at FROM schema_version WHERE version < 4 "
+                                    "ORDER BY version"),
+                         [(1, "2024-01-01T00:00:00Z"), (2, "2024-01-02T00:00:00Z"), (3, "2024-01-03T00:00:00Z")])
+        self.assertEqual(self.query("SELECT MAX(version) FROM schema_version"), [(SCHEMA_VERSION,)])
+
+    def raw_connection(self) -> tuple[Any, Dialect]:
+        """A DB-API connection to the (empty) database, bypassing the store."""
+        raise NotImplementedError
+
     def test_task_carries_its_claim(self) -> None:
         """A task names its lease holder and claim number, which every write checks."""
         task = Task(1, "user", "a", "/users/a", "/users/a", 0, 0, {}, "one", 3)
@@ -197,10 +303,66 @@ class SqliteStoreTests(StoreContract, TestCase):
     def database(self) -> str:
         return os.path.join(tempfile.mkdtemp(), "crawl.sqlite")
 
+    def raw_connection(self) -> tuple[Any, Dialect]:
+        return sqlite3.connect(self.db), SQLITE
+
 
 class PostgresStoreTests(StoreContract, TestCase):
     def database(self) -> str:
         return pg.server().database()
+
+    def raw_connection(self) -> tuple[Any, Dialect]:
+        return postgres.connect(self.db), POSTGRES
+
+    async def test_times_are_utc_whatever_the_servers_zone(self) -> None:
+        """A database whose sessions default to another zone still reads and writes the same UTC text."""
+        import psycopg
+
+        with psycopg.connect(self.db, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE {self.db.rsplit('/', 1)[1]} SET TimeZone TO 'Asia/Kolkata'")
+            conn.execute("SET TimeZone TO 'Asia/Kolkata'")
+            await self.times_read_back()
+            self.assertEqual(conn.execute("SELECT fetched_at::text FROM users").fetchall(),
+                             [("1970-01-01 05:46:40+05:30",)])
+        ours = postgres.connect(self.db)
+        try:
+            self.assertEqual(ours.execute("SHOW TimeZone").fetchall(), [("UTC",)])
+        finally:
+            ours.close()
+
+    async def test_native_types(self) -> None:
+        """A migrated database has bigint ids, boolean flags, timestamptz times, and SQLite's tables and columns."""
+        await self.store().migrate()
+        got = {(t, c): (kind, precision) for t, c, kind, precision in self.query(
+            "SELECT table_name, column_name, data_type, datetime_precision FROM information_schema.columns "
+            "WHERE table_schema = current_schema()")}
+        ids = [("users", "id"), ("repos", "id"), ("repos", "owner_id"), ("contributors", "repo_id"),
+               ("contributors", "user_id"), ("tasks", "id"), ("optouts", "user_id")]
+        self.assertEqual({got[c][0] for c in ids}, {"bigint"})
+        self.assertEqual({got[c][0] for c in [("repos", "fork"), ("repos", "archived")]}, {"boolean"})
+        whole = [("users", "created_at"), ("users", "updated_at"), ("repos", "created_at"), ("repos", "updated_at"),
+                 ("repos", "pushed_at"), ("optouts", "created_at"), ("schema_version", "applied_at")]
+        millis = [("users", "fetched_at"), ("repos", "fetched_at"), ("contributors", "seen_at"),
+                  ("tasks", "pass_started_at")]
+        self.assertEqual({c: got[c] for c in whole + millis},
+                         {c: ("timestamp with time zone", 0 if c in whole else 3) for c in whole + millis})
+        clock = [("tasks", "next_attempt_at"), ("tasks", "updated_at"), ("tasks", "lease_expires_at"),
+                 ("workers", "started_at"), ("workers", "heartbeat_at"), ("rate_limits", "reset_at"),
+                 ("rate_limits", "limited_until"), ("rate_limits", "probe_until"), ("rate_limits", "updated_at")]
+        self.assertEqual({got[c][0] for c in clock}, {"double precision"})
+        self.assertEqual(sorted(c for c in got if c[1].endswith(("_at", "_until"))), sorted(whole + millis + clock))
+
+        lite = os.path.join(tempfile.mkdtemp(), "crawl.sqlite")
+        sqlite_store = open_store(lite, 1, clock=reactor)
+        self.addCleanup(sqlite_store.close)
+        await sqlite_store.migrate()
+        conn = sqlite3.connect(lite)
+        try:
+            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            columns = {(t, r[1]) for t in names for r in conn.execute(f"PRAGMA table_info({t})")}
+        finally:
+            conn.close()
+        self.assertEqual(columns, set(got))
 
     def test_foreign_database_is_refused(self) -> None:
         """A PostgreSQL database holding other tables is refused with one line, nothing created."""
@@ -218,6 +380,29 @@ class PostgresStoreTests(StoreContract, TestCase):
             check_database(self.db.replace("postgres@", "postgres:hunter2@"))
         self.assertNotIn("hunter2", str(caught.exception))
         self.assertIn("must not hold a password", str(caught.exception))
+
+
+class TimeTextTests(SynchronousTestCase):
+    def test_server_output_becomes_iso_text(self) -> None:
+        """PostgreSQL's TIMESTAMPTZ output in any zone reads as UTC ISO 8601 text, fractions as milliseconds."""
+        try:
+            from ghcrawl.store.pgtime import iso_text
+        except ImportError:
+            raise SkipTest("no psycopg") from None
+        cases = {
+            "2011-01-26 19:01:12+00": "2011-01-26T19:01:12Z",
+            "2026-11-25 23:59:23.12+00": "2026-11-25T23:59:23.120Z",
+            "2026-11-25 23:59:23.005+00": "2026-11-25T23:59:23.005Z",
+            "2026-11-25 23:59:23.1234+00": "2026-11-25T23:59:23.123400Z",
+            "2026-11-26 05:29:23.5+05:30": "2026-11-25T23:59:23.500Z",
+            "2026-11-25 18:59:23-05": "2026-11-25T23:59:23Z",
+            "infinity": "infinity",
+        }
+        self.assertEqual({k: iso_text(k) for k in cases}, cases)
+        # A column's precision fixes the digits: TIMESTAMPTZ(3) keeps .000, TIMESTAMPTZ(0) has none.
+        self.assertEqual([iso_text("2026-11-25 23:59:23+00", 3), iso_text("2026-11-26 05:29:23.5+05:30", 3),
+                          iso_text("2026-11-25 18:59:23-05", 0)],
+                         ["2026-11-25T23:59:23.000Z", "2026-11-25T23:59:23.500Z", "2026-11-25T23:59:23Z"])
 
 
 class GroupCommitTests(TestCase):

@@ -71,6 +71,8 @@ def _act(hub: FakeHub, request: Request, path: str) -> bytes:
         return dumps(hub.mutate(share=share, seed=seed))
     if action == (b"POST", "/__fakehub/app/expire-tokens") and hub.app is not None:
         return dumps({"expired": hub.app.expire_tokens(hub.clock.seconds())})
+    if action == (b"POST", "/__fakehub/app/install") and hub.app is not None:
+        return dumps({"installed": hub.app.install()})
     if action == (b"POST", "/__fakehub/app/uninstall") and hub.app is not None:
         return dumps({"uninstalled": hub.app.uninstall(int(_arg(request, b"id", "0")))})
     request.setResponseCode(404)

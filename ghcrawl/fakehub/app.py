@@ -76,6 +76,12 @@ class AppHub:
                 "requests": {str(k): v for k, v in self.requests.items()},
                 "jwt_rejected": dict(self.rejected), "expired_token_requests": self.expired_token_requests}
 
+    def install(self) -> int:
+        """Install the App on one more account (as a new owner would); returns the new id."""
+        installation = max(self.installations, default=FIRST_INSTALLATION - 1) + 1
+        self.installations.append(installation)
+        return installation
+
     def uninstall(self, installation: int) -> bool:
         """Remove an installation (as its owner would); its tokens stop working at once."""
         if installation not in self.installations:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-SCHEMA_FILES = ("001_initial.sql", "002_leases.sql", "003_privacy.sql")
+SCHEMA_FILES = ("001_initial.sql", "002_leases.sql", "003_privacy.sql", "004_times.sql")
 SCHEMA_VERSION = len(SCHEMA_FILES)
 
 

@@ -78,9 +78,22 @@ def connect(uri: str, **extra: Any) -> Any:
     psycopg = _psycopg()
     _check_uri(uri)
     try:
-        return psycopg.connect(uri, **connect_kwargs(), **extra)
+        conn = psycopg.connect(uri, **connect_kwargs(), **extra)
     except psycopg.Error as e:
         raise StoreError(f"cannot connect to {redact(uri)}: {_first_line(e)}") from None
+    try:
+        _open_connection(conn)
+    except psycopg.Error as e:
+        conn.close()
+        raise StoreError(f"cannot use {redact(uri)}: {_first_line(e)}") from None
+    return conn
+
+
+def _open_connection(conn: Any) -> None:
+    # Rows read back as SQLite gives them (times as ISO text, booleans 0/1), in a UTC session.
+    from ghcrawl.store import pgtime
+
+    pgtime.configure(conn)
 
 
 def _first_line(error: BaseException) -> str:
@@ -93,7 +106,7 @@ def pool(uri: str) -> Pool:
     _psycopg()
     _check_uri(uri)
     return Pool(POSTGRES, "psycopg", uri, cp_min=1, cp_max=3, cp_reconnect=True, cp_noisy=False,
-                **connect_kwargs())
+                cp_openfun=_open_connection, **connect_kwargs())
 
 
 def check_database(uri: str) -> None:
@@ -111,11 +124,6 @@ def check_database(uri: str) -> None:
         raise StoreError(
             f"{redact(uri)} has schema version {current}, newer than this ghcrawl ({SCHEMA_VERSION}); upgrade ghcrawl"
         )
-
-
-def _plain(row: Any) -> tuple[Any, ...]:
-    # Booleans read back as SQLite's 0/1, so exports and copies match byte for byte.
-    return tuple(int(v) if isinstance(v, bool) else v for v in row)
 
 
 class PortableCursor:
@@ -137,15 +145,15 @@ class PortableCursor:
         self._cur.execute(POSTGRES.translate(sql, bool(params)), params or None)
         return self
 
+    # Rows come as SQLite gives them (booleans 0/1, times ISO text): see pgtime.
     def fetchone(self) -> tuple[Any, ...] | None:
-        row = self._cur.fetchone()
-        return None if row is None else _plain(row)
+        return self._cur.fetchone()  # type: ignore[no-any-return]
 
     def fetchall(self) -> list[tuple[Any, ...]]:
-        return [_plain(r) for r in self._cur.fetchall()]
+        return list(self._cur.fetchall())
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        return (_plain(r) for r in self._cur)
+        return iter(self._cur)
 
     @property
     def description(self) -> Any:

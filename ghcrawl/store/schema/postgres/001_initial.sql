@@ -1,6 +1,7 @@
 -- ghcrawl schema version 1 (PostgreSQL): the same tables and columns as SQLite's,
--- with native types. GitHub's own timestamps stay ISO 8601 text, as GitHub sends
--- them, so exports are byte-identical whichever backend holds the crawl.
+-- with native types: bigint ids, boolean flags. The ISO 8601 times are TEXT here;
+-- version 4 makes them TIMESTAMPTZ, read back as the same text, so exports are
+-- byte-identical whichever backend holds the crawl.
 
 CREATE TABLE users (
     id           BIGINT PRIMARY KEY,        -- GitHub's numeric id: the identity

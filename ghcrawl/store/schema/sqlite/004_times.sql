@@ -1,0 +1,5 @@
+-- ghcrawl schema version 4: nothing changes on SQLite.
+--
+-- PostgreSQL turns its ISO 8601 text times into TIMESTAMPTZ in this version; SQLite
+-- has no time type and keeps the text, which sorts as time does (UTC, fixed width per
+-- column). The version number is shared so both backends name the same schema.
