@@ -4,6 +4,7 @@ python -m bench                 # everything (~15 minutes on 2 cores)
 python -m bench --smoke         # seconds; writes to a temporary directory (CI)
 python -m bench --only ratios   # CPU per request side by side (medians of 3), for the ratios
 python -m bench --only latency  # one scenario
+python -m bench --only ratios --contenders ghcrawl,urllib --out /tmp/x   # a quick A/B of one change
 python -m bench --report-only   # rewrite the report from docs/bench/results.json
 python -m bench.profile         # py-spy profile of ghcrawl (docs/bench/profile.*)
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report, scenarios
-from bench.run import ROOT
+from bench.run import CONTENDERS, ROOT
 
 SCENARIOS = ["ratios", "latency", "cpu", "quota", "refresh", "scale", "shutdown"]
 
@@ -33,9 +34,10 @@ def plan(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "refresh": lambda: scenarios.refresh(work / "refresh", args.users or 60, concurrency=10, depth=0),
         }
     users = args.users or 1000
+    who = args.contenders.split(",") if args.contenders else CONTENDERS
     return {
-        "ratios": lambda: scenarios.ratios(work / "ratios", users),
-        "latency": lambda: scenarios.latency(work / "latency", users),
+        "ratios": lambda: scenarios.ratios(work / "ratios", users, contenders=who),
+        "latency": lambda: scenarios.latency(work / "latency", users, contenders=who),
         "cpu": lambda: scenarios.cpu(work / "cpu", users),
         "quota": lambda: scenarios.quota(work / "quota", users),
         "refresh": lambda: scenarios.refresh(work / "refresh", users),
@@ -48,6 +50,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="a seconds-long run into a temp dir")
     parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only this scenario")
+    parser.add_argument("--contenders", default=None,
+                        help="comma-separated contenders for ratios and latency [all]; with --out, for a quick A/B")
     parser.add_argument("--users", type=int, default=None, help="graph size for the 1-hop scenarios")
     parser.add_argument("--out", default=None, help="where to write the report [docs/, or a temp dir]")
     parser.add_argument(

@@ -10,6 +10,7 @@ decoder and inflated here in bounded steps.
 
 from __future__ import annotations
 
+import re
 import zlib
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -31,6 +32,8 @@ _STEP = 65536
 MAX_LINK_BYTES = 8192
 #: GitHub's largest page; a page may not hold more items than its ``per_page`` asked for.
 MAX_PER_PAGE = 100
+#: A query in which every pair reads as written: nothing percent-encoded, no ``+``, no fragment.
+_PLAIN_QUERY = re.compile(r"[A-Za-z0-9_.~=&-]*")
 
 
 def check_link(link: str | None) -> str | None:
@@ -44,11 +47,19 @@ def check_items(body: Any, url: str) -> None:
     """A page holding more than it was asked for is not GitHub's: store none of it."""
     if not isinstance(body, list):
         return
-    asked = parse_qs(urlsplit(url).query).get("per_page", [""])[0]
+    asked = _per_page(url)
     limit = min(int(asked), MAX_PER_PAGE) if asked.isdigit() and int(asked) > 0 else MAX_PER_PAGE
     if len(body) > limit:
         raise FetchError(f"bad API answer: page of {len(body)} items, more than the {limit} asked for",
                          retryable=False)
+
+
+def _per_page(url: str) -> str:
+    """The first non-empty ``per_page`` of the URL's query, as ``parse_qs`` reads it."""
+    query = url.partition("?")[2]
+    if not _PLAIN_QUERY.fullmatch(query):
+        return parse_qs(urlsplit(url).query).get("per_page", [""])[0]
+    return next((pair[9:] for pair in query.split("&") if pair.startswith("per_page=") and pair[9:]), "")
 
 
 def too_large(limit: int) -> FetchError:
@@ -56,14 +67,14 @@ def too_large(limit: int) -> FetchError:
     return FetchError(f"body over {limit} bytes", retryable=False)
 
 
-async def read_body(response: IResponse, limit: int) -> bytes:
+def read_body(response: IResponse, limit: int) -> Deferred[bytes]:
     """The decoded body, or ``FetchError('body over N bytes')`` as soon as it passes ``limit``."""
     raw, gzipped = _beneath_decoder(response)
     reader = _Capped(limit, gzipped)
     if raw.length is not UNKNOWN_LENGTH and raw.length > limit:
         reader.over = True  # refused before a byte is read: the reader closes the connection
     raw.deliverBody(reader)
-    return await reader.done
+    return reader.done
 
 
 def _beneath_decoder(response: Any) -> tuple[Any, bool]:

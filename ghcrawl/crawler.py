@@ -162,10 +162,12 @@ class Crawler:
         self._on_pump()  # shared budgets top up their reservations
         now = self._clock.seconds()
         allowed, ask_again = self._pacer.allowance(now)
+        idle = allowed  # requests the pacer would send now
         allowed = min(allowed, self._slots.tokens)
         while allowed > 0 and self._ready:
             self._start(self._ready.popleft())
             allowed -= 1
+            idle -= 1
         if ask_again is not None:
             self._wake(max(0.0, ask_again - now))
         elif not self._pacer.budgets:
@@ -173,11 +175,14 @@ class Crawler:
             return
         # Keep up to one concurrency's worth claimed ahead, so a freed slot starts at once.
         wanted = min(CLAIM_BATCH, allowed + self._pacer.concurrency - len(self._ready), self._slots.tokens)
-        if self._claiming or wanted <= 0 or ask_again is not None:
-            return
-        self._claiming = True
-        claim = Deferred.fromCoroutine(self._claim(wanted))
-        claim.addErrback(self._loop_error)
+        if not (self._claiming or wanted <= 0 or ask_again is not None):
+            self._claiming = True
+            claim = Deferred.fromCoroutine(self._claim(wanted))
+            claim.addErrback(self._loop_error)
+        if idle > 0:
+            # Requests could go out but no task is ready: what they wait for (a claim, the
+            # pages whose next page or new work they are) is in the store's queue.
+            self._store.flush()
 
     async def _claim(self, count: int) -> None:
         try:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import ClassVar
 
 from attrs import define, field
 
 
+@lru_cache(maxsize=64)  # asked once per request; renewed App tokens replace old ones
 def short_hash(token: str) -> str:
     """The name a token goes by in logs, metrics and the database."""
     return "tok-" + hashlib.sha256(token.encode()).hexdigest()[:8]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.defer import Deferred
+
 from ghcrawl.store import Task
 
 
@@ -20,6 +22,9 @@ class InstantStore:
         taken, self.pending = self.pending[:n], self.pending[n:]
         return taken
 
+    def flush(self) -> None:
+        pass
+
     async def release(self, ids: Any) -> None:
         raise AssertionError("nothing should be released")
 
@@ -31,3 +36,22 @@ class InstantStore:
 
     async def fail(self, task: Task, reason: str, now: float) -> None:
         self.done[task.id] = "failed: " + reason
+
+
+class QueuedStore(InstantStore):
+    """Claims wait in a queue until ``flush``, as in a group commit whose delay never passes."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self.queued: list[Deferred[None]] = []
+
+    async def claim(self, n: int, now: float) -> list[Task]:
+        turn: Deferred[None] = Deferred()
+        self.queued.append(turn)
+        await turn
+        return await super().claim(n, now)
+
+    def flush(self) -> None:
+        queued, self.queued = self.queued, []
+        for turn in queued:
+            turn.callback(None)

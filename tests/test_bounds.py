@@ -119,6 +119,20 @@ class BoundsTests(SynchronousTestCase):
         with self.assertRaises(FetchError):
             check_items([1] * 101, "/x?per_page=500")
 
+    def test_per_page_read_as_parse_qs_reads_it(self) -> None:
+        """The per_page a page is held to is the query's, however the URL spells it."""
+        from urllib.parse import parse_qs, urlsplit
+
+        from ghcrawl.bounds import _per_page
+
+        for url in ["/x", "/x?per_page=30", "/x?per_page=", "/x?per_page=&per_page=5", "/x?a=1&per_page=7&per_page=9",
+                    "/x?per_page=1=2", "/x?per_page=%31", "/x?per%5Fpage=3", "/x?per_page=1+", "/x?per_page=5#f",
+                    "/x?per_pages=3", "/x?aper_page=3", "/x?per_page", "/x?&&per_page=4&", "/x?per_page=-1",
+                    "http://h:1/r?per_page=100&anon=0&page=2", "/x?q=a;per_page=3", "/x?per_page=3\n"]:
+            self.assertEqual(_per_page(url), parse_qs(urlsplit(url).query).get("per_page", [""])[0], url)
+        with self.assertRaises(FetchError):
+            check_items([1] * 2, "/x?per_page=%31")  # percent-encoded: still one
+
     def test_link_of_sane_length_passes(self) -> None:
         """GitHub's own Link headers pass untouched."""
         link = '<https://api.github.com/user/1/repos?page=2>; rel="next"'

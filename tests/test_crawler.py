@@ -16,7 +16,7 @@ from ghcrawl.fakehub import Graph, Knobs, truth
 from ghcrawl.github import GitHub
 from ghcrawl.ratelimit import Budget, Pacer
 from ghcrawl.store import Task
-from tests.fakes import InstantStore
+from tests.fakes import InstantStore, QueuedStore
 from tests.inprocess import crawl
 from tests.support import expected, snapshot
 
@@ -75,6 +75,17 @@ class CrawlerTests(TestCase):
         self.assertEqual(set(store.done.values()), {"not_found"})
         self.assertEqual(crawler.in_flight, 0)
 
+    async def test_idle_slots_flush_the_store(self) -> None:
+        """With slots free and no task ready, the crawler has the store send its queue at once."""
+        store = QueuedStore(300)
+        pacer = Pacer([Budget("b", remaining=10**6, reset_at=10**12)], 10)
+        github = GitHub(RequestTraversalAgent(NotFound()), reactor, pacer, BASE)
+        finished: Deferred[None] = Deferred()
+        crawler = Crawler(store, github, pacer, reactor, {"b": [None]}, once=True,  # type: ignore[arg-type]
+                          on_finished=lambda: finished.callback(None), poll_interval=0.05)
+        crawler.start()
+        await finished
+        self.assertEqual(len(store.done), 300)
 
 class PeerStore(InstantStore):
     """A frontier other daemons are working on: nothing pending, their leases run out in a minute."""

@@ -180,6 +180,29 @@ class LinkTests(SynchronousTestCase):
         self.assertEqual(parse_link(None), {})
 
 
+class WireTests(SynchronousTestCase):
+    def test_wire_form_is_what_treq_would_send(self) -> None:
+        """A URL handed to treq ready-made goes out exactly as treq's own hyperlink pass would send it."""
+        from hyperlink import EncodedURL
+
+        from ghcrawl.github import OnTheWire, _url_bytes
+
+        ready_paths = ["/users/Tor40", "/repositories/7/contributors?per_page=100&anon=0&page=2",
+                       "/users/dependabot%5Bbot%5D", "/x?q=a+b&r=!$'()*,;:@", "/x/%zz"]
+        odd_paths = ["/x?a=[1]", "/a b", "/x?", "/x#f", "/caf\u00e9", "/x?a=\"<>{}|\\^`"]
+        for base, ready_origin in (("http://fakehub.test", True), ("https://GHE.Example.test:8443/api/v3", False)):
+            gh = GitHub(RequestTraversalAgent(Resource()), Clock(), Pacer([Budget("b")], 1), base)
+            for path in ready_paths + odd_paths:
+                url = gh.absolute(path)
+                wire = gh._wire(url)
+                self.assertEqual(isinstance(wire, OnTheWire), ready_origin and path in ready_paths, url)
+                if isinstance(wire, OnTheWire):
+                    self.assertEqual(wire.to_uri().to_text(), EncodedURL.from_text(url).to_uri().to_text(), url)
+                    self.assertEqual(wire.host, "fakehub.test")  # any other part is parsed on demand
+                else:
+                    self.assertEqual(wire, _url_bytes(url), url)  # left to treq's own pass, as before
+
+
 class ConditionalTests(SynchronousTestCase):
     def test_installation_tokens_send_if_modified_since(self) -> None:
         """An App's short-lived token sends Last-Modified back, since its ETags die with the token."""

@@ -463,6 +463,19 @@ class GroupCommitTests(TestCase):
         finally:
             conn.close()
 
+    async def test_flush_sends_at_once(self) -> None:
+        """A flush sends queued writes without the batching delay (this clock never moves), also
+        when it comes while the previous batch is still being written."""
+        await self.store.migrate()
+        await self.store.add_seeds(["octocat", "hubot"])
+        first = Deferred.fromCoroutine(self.store.claim(1, 1.0))
+        self.store.flush()
+        second = Deferred.fromCoroutine(self.store.claim(1, 1.0))  # queued behind the batch being written
+        self.store.flush()
+        claimed = [*(await first), *(await second)]
+        self.assertEqual(sorted(t.key for t in claimed), ["hubot", "octocat"])
+        self.assertEqual(self.clock.seconds(), 0.0)
+
     async def test_a_failed_page_rolls_back_alone(self) -> None:
         """In one batch, a page that fails half-way leaves no row behind while its neighbour commits."""
         await self.store.migrate()

@@ -22,8 +22,9 @@ from ghcrawl.store.dialect import transient
 
 #: Most writes in one transaction.
 MAX_BATCH = 32
-#: Seconds the first write of a batch waits for company.
-DELAY = 0.005
+#: Seconds the first write of a batch waits for company, unless someone waits on it (``flush``):
+#: the crawler flushes when requests could go out but no task is ready.
+DELAY = 0.02
 
 Write = tuple[Callable[..., Any], tuple[Any, ...]]
 
@@ -67,6 +68,7 @@ class GroupCommit:
         self._timer: IDelayedCall | None = None
         self._writing = False
         self._closed = False
+        self._now = False  # a flush was asked for while a batch was being written
 
     def run(self, write: Callable[..., Any], *args: Any) -> Deferred[Any]:
         """Run ``write(txn, *args)`` in the next batch; fires with its result or its own error.
@@ -82,6 +84,13 @@ class GroupCommit:
         elif self._timer is None:
             self._timer = self._clock.callLater(self._delay, self._flush)
         return done
+
+    def flush(self) -> None:
+        """Send what is queued without waiting for company: someone is waiting on it."""
+        if self._writing:
+            self._now = bool(self._pending)
+        else:
+            self._flush()
 
     def close(self) -> None:
         """Send nothing more. Writes not yet sent are dropped unanswered, as a stopped pool drops
@@ -99,7 +108,7 @@ class GroupCommit:
         if self._writing or not self._pending:
             return  # the batch being written sends the rest when it ends
         batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
-        self._writing = True
+        self._writing, self._now = True, False
         writing = Deferred.fromCoroutine(_awaited(self._run_interaction(_write_batch, [(w, a) for w, a, _ in batch])))
         writing.addBoth(self._written, batch)
 
@@ -112,7 +121,8 @@ class GroupCommit:
                 done.callback(outcome[i][1])
             else:
                 done.errback(Failure(outcome[i][1]))
-        if self._pending and not self._closed and (self._timer is None or len(self._pending) >= self._max_batch):
+        if self._pending and not self._closed and (
+                self._timer is None or self._now or len(self._pending) >= self._max_batch):
             self._flush()
 
 

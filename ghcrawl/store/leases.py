@@ -73,17 +73,26 @@ def validators_of(txn: Transaction, urls: list[str]) -> dict[str, Validators]:
     return found
 
 
+_CLAIM = (
+    "UPDATE tasks SET state = 'leased', lease_owner = ?, lease_expires_at = ?, lease_seq = lease_seq + 1, "
+    "updated_at = ?, pass_started_at = CASE WHEN url = first_url THEN ? ELSE pass_started_at END "
+    "WHERE id IN (SELECT id FROM tasks WHERE {due} ORDER BY depth, id LIMIT ? FOR UPDATE SKIP LOCKED) "
+    "RETURNING id, kind, key, url, first_url, depth, attempts, lease_seq"
+)
+#: Leases that ran out (a daemon died or stalled) first: they are few, and never wait behind the frontier.
+_CLAIM_EXPIRED = _CLAIM.format(due="state = 'leased' AND lease_expires_at < ?")
+#: Then due work, in the order of the ``tasks_ready`` index (state, depth, id): the walk stops after
+#: ``n`` rows, where one query for both kinds sorted every pending task on each claim.
+_CLAIM_DUE = _CLAIM.format(due="state = 'pending' AND next_attempt_at <= ?")
+
+
 def claim(txn: Transaction, n: int, now: float, owner: str, expires: float) -> list[Task]:
     begin(txn)
-    txn.execute(
-        "UPDATE tasks SET state = 'leased', lease_owner = ?, lease_expires_at = ?, lease_seq = lease_seq + 1, "
-        "updated_at = ?, pass_started_at = CASE WHEN url = first_url THEN ? ELSE pass_started_at END "
-        "WHERE id IN (SELECT id FROM tasks WHERE (state = 'pending' AND next_attempt_at <= ?) "
-        "OR (state = 'leased' AND lease_expires_at < ?) ORDER BY depth, id LIMIT ? FOR UPDATE SKIP LOCKED) "
-        "RETURNING id, kind, key, url, first_url, depth, attempts, lease_seq",
-        (owner, expires, now, iso(now), now, now, n),
-    )
-    rows = txn.fetchall()
+    rows: list[Any] = []
+    for sql in (_CLAIM_EXPIRED, _CLAIM_DUE):
+        if len(rows) < n:
+            txn.execute(sql, (owner, expires, now, iso(now), now, n - len(rows)))
+            rows += txn.fetchall()
     cached = validators_of(txn, sorted({row[3] for row in rows}))
     tasks = [
         Task(int(i), kind, key, url, first, int(depth), int(attempts), cached.get(url, {}), owner, int(seq))

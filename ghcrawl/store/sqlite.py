@@ -136,6 +136,11 @@ class Store:
             self._group.close()
         self._pool.close()
 
+    def flush(self) -> None:
+        """Write the queued page writes and claims now: the crawler has nothing else to do."""
+        if self._group is not None:
+            self._group.flush()
+
     async def _run(self, interaction: Callable[..., Any], *args: Any) -> Any:
         delay = 0.05
         while True:
