@@ -409,6 +409,43 @@ class SqliteMigrationRaceTests(SynchronousTestCase):
                          [(n,) for n in range(1, SCHEMA_VERSION + 1)])
 
 
+class SqliteOpenRaceTests(SynchronousTestCase):
+    def test_two_daemons_opening_a_new_file_at_once(self) -> None:
+        """Both connections get WAL and the schema, however their first statements interleave."""
+        import threading
+
+        from ghcrawl.store.sqlite import _open_connection
+
+        root = tempfile.mkdtemp(prefix="ghcrawl-open-race-")
+        errors: list[Exception] = []
+
+        def open_and_migrate(path: str) -> None:
+            try:
+                conn = sqlite3.connect(path, check_same_thread=False)
+                try:
+                    _open_connection(conn)
+                    _migrated_or_raise(conn)
+                finally:
+                    conn.close()
+            except Exception as e:
+                errors.append(e)
+
+        for n in range(300):  # the loser's 'database is locked' came in about 2 % of tries
+            path = os.path.join(root, f"crawl{n}.sqlite")
+            racers = [threading.Thread(target=open_and_migrate, args=(path,)) for _ in range(2)]
+            for racer in racers:
+                racer.start()
+            for racer in racers:
+                racer.join(30)
+        self.assertEqual(errors, [])
+
+
+def _migrated_or_raise(conn: sqlite3.Connection) -> None:
+    outcome = _migrated(conn)
+    if isinstance(outcome, Exception):
+        raise outcome
+
+
 def _migrated(conn: sqlite3.Connection) -> object:
     from ghcrawl.store.dialect import migrate
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
 from typing import Any
@@ -85,10 +86,28 @@ def _version(conn: Any) -> int:
 def _open_connection(conn: sqlite3.Connection) -> None:
     # Autocommit mode: every interaction opens its own BEGIN IMMEDIATE.
     conn.isolation_level = None
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    _wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def _wal(conn: sqlite3.Connection) -> None:
+    """Turn a new file to WAL (a lasting property of the file: later opens find it so).
+
+    Two daemons opening one new file at once may both try; SQLite answers the
+    loser 'database is locked' without waiting on the busy timeout, so it tries
+    again until the timeout has passed.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
 
 
 def _begin(txn: Transaction) -> None:
