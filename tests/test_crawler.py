@@ -61,16 +61,21 @@ class CrawlerTests(TestCase):
         self.assertEqual(snapshot(path), expected(t))
         self.assertEqual(self.hub.stats()["violations"], 0)
 
-    async def test_thousands_of_instant_tasks(self) -> None:
-        """Five thousand tasks that all complete synchronously finish without recursion or a stall."""
-        store = InstantStore(5000)
-        pacer = Pacer([Budget("b", remaining=10**6, reset_at=10**12)], 100)
+    async def run_to_the_end(self, store: InstantStore, concurrency: int) -> Crawler:
+        """A --once crawl of ``store``'s tasks, every answer a 404."""
+        pacer = Pacer([Budget("b", remaining=10**6, reset_at=10**12)], concurrency)
         github = GitHub(RequestTraversalAgent(NotFound()), reactor, pacer, BASE)
         finished: Deferred[None] = Deferred()
         crawler = Crawler(store, github, pacer, reactor, {"b": [None]}, once=True,  # type: ignore[arg-type]
                           on_finished=lambda: finished.callback(None), poll_interval=0.05)
         crawler.start()
         await finished
+        return crawler
+
+    async def test_thousands_of_instant_tasks(self) -> None:
+        """Five thousand tasks that all complete synchronously finish without recursion or a stall."""
+        store = InstantStore(5000)
+        crawler = await self.run_to_the_end(store, 100)
         self.assertEqual(len(store.done), 5000)
         self.assertEqual(set(store.done.values()), {"not_found"})
         self.assertEqual(crawler.in_flight, 0)
@@ -78,14 +83,9 @@ class CrawlerTests(TestCase):
     async def test_idle_slots_flush_the_store(self) -> None:
         """With slots free and no task ready, the crawler has the store send its queue at once."""
         store = QueuedStore(300)
-        pacer = Pacer([Budget("b", remaining=10**6, reset_at=10**12)], 10)
-        github = GitHub(RequestTraversalAgent(NotFound()), reactor, pacer, BASE)
-        finished: Deferred[None] = Deferred()
-        crawler = Crawler(store, github, pacer, reactor, {"b": [None]}, once=True,  # type: ignore[arg-type]
-                          on_finished=lambda: finished.callback(None), poll_interval=0.05)
-        crawler.start()
-        await finished
+        await self.run_to_the_end(store, 10)
         self.assertEqual(len(store.done), 300)
+
 
 class PeerStore(InstantStore):
     """A frontier other daemons are working on: nothing pending, their leases run out in a minute."""
