@@ -18,9 +18,9 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
 
 from ghcrawl import summary
+from ghcrawl.agent import LeanAgent
 from ghcrawl.config import Config
 from ghcrawl.connections import OriginEndpoints
 from ghcrawl.crawler import Crawler
@@ -36,14 +36,6 @@ from ghcrawl.optout import OptOutWatch
 from ghcrawl.preflight import StatusListener
 from ghcrawl.ratelimit import Budget, Pacer
 from ghcrawl.store import Store, default_worker_name, open_store, redact
-
-
-class QuietConnectionPool(HTTPConnectionPool):
-    """A connection pool whose factories do not log every connection they open."""
-
-    class _factory(_HTTP11ClientFactory):  # noqa: N801 - the name Twisted looks up
-        noisy = False
-
 
 #: Seconds past ``grace`` allowed for flushing writes and closing pools.
 STOP_SLACK = 3.0
@@ -68,7 +60,7 @@ class CrawlService(Service):
         self.store: Store | None = None
         self.crawler: Crawler | None = None
         self.pacer: Pacer | None = None
-        self._http_pool: HTTPConnectionPool | None = None
+        self._http_pool: LeanAgent | None = None
         self._refresh: LoopingCall | None = None
         self._optouts: OptOutWatch | None = None
         self._heartbeat: LoopingCall | None = None
@@ -102,11 +94,8 @@ class CrawlService(Service):
         config, clock = self.config, self._reactor
         for warning in config.warnings:
             self._log.warn("{warning}", warning=warning)
-        self._http_pool = QuietConnectionPool(clock, persistent=True)
-        self._http_pool.maxPersistentPerHost = config.concurrency
-        self._http_pool.retryAutomatically = False  # a silent retry would spend budget unseen
         endpoints = OriginEndpoints(clock, tls_policy(config.ca_file), config.request_timeout)
-        agent = Agent.usingEndpointFactory(clock, endpoints, pool=self._http_pool)
+        agent = self._http_pool = LeanAgent(clock, endpoints, max_idle=config.concurrency)
         self.pacer = Pacer([], config.concurrency, reserve=config.rate_limit_reserve,
                            secondary_wait=config.secondary_limit_wait)
         github = GitHub(agent, clock, self.pacer, config.api_url, config.request_timeout, self.metrics,
