@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tomllib
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -154,6 +153,8 @@ def load(
 
 
 def _read_toml(path: str, warnings: list[str]) -> dict[str, Any]:
+    import tomllib  # only a run with a config file parses TOML
+
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
