@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from attrs import define, field, frozen
 
+from ghcrawl.config import APP_KEYS
 from ghcrawl.credentials import Credential, short_hash
 from ghcrawl.errors import AppConfigError
 
@@ -28,7 +29,6 @@ CLOCK_DRIFT = 60
 JWT_LIFETIME = 540
 #: File systemd's ``LoadCredential=github-app-key:...`` puts in ``$CREDENTIALS_DIRECTORY``.
 SYSTEMD_KEY_NAME = "github-app-key"
-KEYS = ("app_id", "app_private_key_file", "app_installations")
 
 
 @frozen
@@ -74,7 +74,7 @@ def sign_jwt(settings: AppSettings, now: float) -> str:
 
 def app_settings(values: Mapping[str, Any], env: Mapping[str, str], warnings: list[str]) -> AppSettings | None:
     """Read and check the App keys of the configuration; None when no App is configured."""
-    app_id, key_file, installations = (values.get(k) for k in KEYS)
+    app_id, key_file, installations = (values.get(k) for k in APP_KEYS)
     credentials_dir = env.get("CREDENTIALS_DIRECTORY")
     if app_id is None:
         if key_file is not None or installations is not None:
