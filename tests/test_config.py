@@ -89,7 +89,6 @@ class ConfigTests(SynchronousTestCase):
         self.assertIn("max_body_bytes must be at least 1024", str(caught.exception))
 
 
-
 #: Loaded only by runs that need them: an App's keys and JWTs, a TOML file.
 _ONLY_WHEN_USED = ("jwt", "ghcrawl.app_auth", "ghcrawl.installations", "tomllib")
 
