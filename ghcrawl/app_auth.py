@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import jwt
 from attrs import define, field, frozen
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from ghcrawl.config import APP_KEYS
 from ghcrawl.credentials import Credential, short_hash
 from ghcrawl.errors import AppConfigError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 #: Seconds ``iat`` is set in the past, as GitHub recommends, for clock drift.
 CLOCK_DRIFT = 60
@@ -28,7 +29,6 @@ CLOCK_DRIFT = 60
 JWT_LIFETIME = 540
 #: File systemd's ``LoadCredential=github-app-key:...`` puts in ``$CREDENTIALS_DIRECTORY``.
 SYSTEMD_KEY_NAME = "github-app-key"
-KEYS = ("app_id", "app_private_key_file", "app_installations")
 
 
 @frozen
@@ -65,6 +65,8 @@ class InstallationCredential(Credential):
 
 def sign_jwt(settings: AppSettings, now: float) -> str:
     """A JWT that authenticates as the App for the next few minutes."""
+    import jwt  # only an App signs: a token-only run never loads it
+
     issued = int(now) - CLOCK_DRIFT
     claims = {"iat": issued, "exp": issued + JWT_LIFETIME, "iss": settings.app_id}
     return jwt.encode(claims, settings.key, algorithm="RS256")
@@ -72,7 +74,7 @@ def sign_jwt(settings: AppSettings, now: float) -> str:
 
 def app_settings(values: Mapping[str, Any], env: Mapping[str, str], warnings: list[str]) -> AppSettings | None:
     """Read and check the App keys of the configuration; None when no App is configured."""
-    app_id, key_file, installations = (values.get(k) for k in KEYS)
+    app_id, key_file, installations = (values.get(k) for k in APP_KEYS)
     credentials_dir = env.get("CREDENTIALS_DIRECTORY")
     if app_id is None:
         if key_file is not None or installations is not None:
@@ -94,6 +96,9 @@ def app_settings(values: Mapping[str, Any], env: Mapping[str, str], warnings: li
 
 def load_key(path: str) -> RSAPrivateKey:
     """The App's RSA private key from a PEM file; anything else is one line."""
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
     try:
         with open(path, "rb") as f:
             pem = f.read()

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import os
 import stat
-import tomllib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from attrs import field, frozen
 
-from ghcrawl.app_auth import AppSettings, app_settings
 from ghcrawl.credentials import Credential
 from ghcrawl.errors import ConfigError
 from ghcrawl.models import valid_login
+
+if TYPE_CHECKING:
+    from ghcrawl.app_auth import AppSettings
 
 #: Every key the TOML file may hold, with its type and default.
 DEFAULTS: dict[str, Any] = {
@@ -60,6 +61,8 @@ _FLOATS = {"grace", "progress_interval", "request_timeout", "retry_base", "retry
            "app_rescan_interval"}
 _PATHS = {"db", "seeds_file", "token_file", "ca_file", "optout_file"}
 _BOOLS = ("once", "personal_data")
+#: The keys that configure a GitHub App; with none set the App code is never loaded.
+APP_KEYS = ("app_id", "app_private_key_file", "app_installations")
 _STRINGS = {"api_url", "status_endpoint", "log_format", "worker_name"} | _PATHS
 
 
@@ -119,7 +122,7 @@ def load(
     _coerce(values)
     seeds = _seeds(values)
     creds = _credentials(values.get("token_file"), env, warnings)
-    app = app_settings(values, env, warnings)
+    app = _app(values, env, warnings)
     return Config(
         db=values["db"],
         api_url=_api_url(values["api_url"]),
@@ -153,7 +156,18 @@ def load(
     )
 
 
+def _app(values: dict[str, Any], env: Mapping[str, str], warnings: list[str]) -> AppSettings | None:
+    """The App settings, when any App key is set; None otherwise."""
+    if all(values[key] is None for key in APP_KEYS):
+        return None
+    from ghcrawl.app_auth import app_settings
+
+    return app_settings(values, env, warnings)
+
+
 def _read_toml(path: str, warnings: list[str]) -> dict[str, Any]:
+    import tomllib  # only a run with a config file parses TOML
+
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)

@@ -11,7 +11,7 @@ import os
 import socket
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
@@ -27,7 +27,6 @@ from ghcrawl.crawler import Crawler
 from ghcrawl.credentials import Credential
 from ghcrawl.errors import AppConfigError, BadCredentials, FetchError, GhcrawlError, RateLimited
 from ghcrawl.github import Fetched, GitHub, Result, tls_policy
-from ghcrawl.installations import AppTokens
 from ghcrawl.ledger import Ledger
 from ghcrawl.metrics import Metrics
 from ghcrawl.monitor import Monitor
@@ -36,6 +35,9 @@ from ghcrawl.optout import OptOutWatch
 from ghcrawl.preflight import StatusListener
 from ghcrawl.ratelimit import Budget, Pacer
 from ghcrawl.store import Store, default_worker_name, open_store, redact
+
+if TYPE_CHECKING:
+    from ghcrawl.installations import AppTokens
 
 #: Seconds past ``grace`` allowed for flushing writes and closing pools.
 STOP_SLACK = 3.0
@@ -204,6 +206,8 @@ class CrawlService(Service):
         assert self.pacer is not None
         if self.config.app is None:
             return {}
+        from ghcrawl.installations import AppTokens  # only an App run signs JWTs
+
         self.app = AppTokens(self.config.app, github, self._reactor, rescan_every=self.config.app_rescan_interval)
         groups: dict[str, list[Credential | None]] = {}
         for cred in await self.app.start():

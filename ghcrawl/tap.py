@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -119,6 +120,9 @@ def makeService(options: Options) -> CrawlService:
                            status=options.status)
     reactor.addSystemEventTrigger("before", "shutdown", _arm_hard_exit)
     reactor.addSystemEventTrigger("after", "shutdown", _exit_status, reactor, service)
+    # What is imported and built by now lives as long as the process: the collector need not
+    # walk it again in every full collection of the crawl, nor in the passes at interpreter exit.
+    gc.freeze()
     return service
 
 
@@ -146,6 +150,8 @@ def _exit_status(reactor: Any, service: CrawlService) -> None:
     # twistd re-raises the stop signal after the reactor returns, which would turn
     # a clean drain into "killed by SIGTERM"; a drained crawl is a success.
     reactor._exitSignal = None
+    # Everything is stopped: the interpreter's collections at exit would only walk what dies with it.
+    gc.freeze()
     if service.exit_code:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -85,3 +87,34 @@ class ConfigTests(SynchronousTestCase):
         with self.assertRaises(ConfigError) as caught:
             load({"max_body_bytes": "10"}, {})
         self.assertIn("max_body_bytes must be at least 1024", str(caught.exception))
+
+
+#: Loaded only by runs that need them: an App's keys and JWTs, a TOML file.
+_ONLY_WHEN_USED = ("jwt", "ghcrawl.app_auth", "ghcrawl.installations", "tomllib")
+
+
+def _loaded_by(flags: str, config: str | None) -> set[str]:
+    """Which of ``_ONLY_WHEN_USED`` a fresh interpreter holds after importing the daemon and loading a config."""
+    script = (
+        "import contextlib, sys\n"
+        "import ghcrawl.tap\n"
+        "from ghcrawl.config import load\n"
+        "from ghcrawl.errors import ConfigError\n"
+        f"with contextlib.suppress(ConfigError):\n    load({flags}, {{'GITHUB_TOKEN': 't'}}, {config!r})\n"
+        f"print(' '.join(m for m in {_ONLY_WHEN_USED!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    return set(out.stdout.split())
+
+
+class StartUpTests(SynchronousTestCase):
+    def test_token_run_loads_no_app_or_toml_code(self) -> None:
+        """A token-only run without a config file never imports the App's JWT code or a TOML parser."""
+        self.assertEqual(_loaded_by("{'seeds': ['octocat']}", None), set())
+
+    def test_app_key_and_config_file_load_their_code(self) -> None:
+        """An App key loads the App code and a config file the TOML parser (the check above can fail)."""
+        fd, path = tempfile.mkstemp(suffix=".toml")
+        os.close(fd)
+        self.addCleanup(os.unlink, path)
+        self.assertEqual(_loaded_by("{'app_id': '1'}", path), {"ghcrawl.app_auth", "tomllib"})
