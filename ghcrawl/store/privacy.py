@@ -161,10 +161,10 @@ def claimable(txn: Cursor, tasks: list[T]) -> list[T]:
 
 
 def refused(txn: Cursor, task: Any, user_id: int | None = None, login: str | None = None) -> bool:
-    """True when a fetched page must not be stored: its task was removed, or it is about an opted-out person."""
-    txn.execute("SELECT 1 FROM tasks WHERE id = ?", (task.id,))
-    if txn.fetchone() is None:
-        return True
+    """True when a fetched page must not be stored: it is about an opted-out person (its task is deleted).
+
+    Whether the task still exists is the lease check's question (``leases.held``), asked right after.
+    """
     if not _any(txn):
         return False
     people = _task_people(txn, [task])

@@ -30,7 +30,7 @@ from ghcrawl.models import Contribution, Repo, User
 from ghcrawl.store import budgets, leases, privacy
 from ghcrawl.store.dialect import SQLITE, Pool, migrate, transient
 from ghcrawl.store.group import GroupCommit
-from ghcrawl.store.leases import hold
+from ghcrawl.store.leases import held, hold
 from ghcrawl.store.migrations import SCHEMA_VERSION
 from ghcrawl.store.records import (
     REPO_COLUMNS,
@@ -428,9 +428,8 @@ _UPSERT_REPO = (
 
 def _commit_user(txn: Transaction, task: Task, user: User, page: Page, max_depth: int) -> Task | None:
     _begin(txn)
-    if privacy.refused(txn, task, user.id, user.login):
+    if privacy.refused(txn, task, user.id, user.login) or not held(txn, task):
         return None
-    hold(txn, task)
     values = privacy.profile(txn, _USER_NAMES, [getattr(user, c) for c in _USER_NAMES])
     txn.execute(_UPSERT_USER, (*values, task.depth, page.iso_now))
     depth = _relax(txn, user.id, task.depth, max_depth)
@@ -455,9 +454,8 @@ def _owner_depth(txn: Transaction, owner_id: int) -> int:
 
 def _commit_repos(txn: Transaction, task: Task, repos: list[Repo], page: Page) -> Task | None:
     _begin(txn)
-    if privacy.refused(txn, task):
+    if privacy.refused(txn, task) or not held(txn, task):
         return None
-    hold(txn, task)
     owner_id = int(task.key)
     depth = _owner_depth(txn, owner_id)
     mine = [r for r in repos if r.owner_id == owner_id]
@@ -499,7 +497,8 @@ def _commit_contributors(
     if privacy.refused(txn, task):
         return None
     contributions = privacy.without_opted_out(txn, contributions)
-    hold(txn, task)
+    if not held(txn, task):
+        return None
     repo_id = int(task.key)
     txn.execute("SELECT owner_id FROM repos WHERE id = ?", (repo_id,))
     row = txn.fetchone()
@@ -581,9 +580,8 @@ def _relax_all(txn: Transaction, user_ids: list[int], depth: int, max_depth: int
 
 def _not_modified(txn: Transaction, task: Task, page: Page) -> Task | None:
     _begin(txn)
-    if privacy.refused(txn, task):
+    if privacy.refused(txn, task) or not held(txn, task):
         return None
-    hold(txn, task)
     txn.execute("SELECT next_url FROM http_cache WHERE url = ? AND token_id = ?", (page.url, page.token_id))
     row = txn.fetchone()
     next_url = row[0] if row else None
