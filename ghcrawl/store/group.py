@@ -34,6 +34,9 @@ class Grouped:
 
     def __init__(self, txn: Transaction) -> None:
         self._txn = txn
+        #: Reads the batch's writes share while it holds the write lock (see ``privacy._known``);
+        #: a new ``Grouped`` after a rollback starts with none.
+        self.known: dict[str, Any] = {}
         self._execute = txn.execute
         # Looked up once per batch, not through two __getattr__ hops per statement.
         self.executemany = txn.executemany
@@ -142,6 +145,7 @@ def _write_batch(txn: Transaction, writes: list[Write]) -> list[tuple[bool, Any]
             raise
         txn.execute("ROLLBACK")
     txn.execute("BEGIN IMMEDIATE")
+    grouped = Grouped(txn)
     return [_alone(txn, grouped, write, args) for write, args in writes]
 
 
@@ -153,6 +157,7 @@ def _alone(txn: Transaction, grouped: Grouped, write: Callable[..., Any], args: 
         if transient(e):
             raise
         txn.execute("ROLLBACK TO page")
+        grouped.known.clear()  # it may hold what the undone write read
         txn.execute("RELEASE page")
         return False, e
     txn.execute("RELEASE page")

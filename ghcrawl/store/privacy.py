@@ -69,15 +69,38 @@ def _each(txn: Cursor, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         txn.execute(sql, tuple(row))
 
 
+def _known(txn: Cursor) -> dict[str, Any] | None:
+    """What this transaction already read of the privacy tables, if it keeps such a memo.
+
+    SQLite's group commit runs many page writes in one transaction that holds the
+    only write lock: nobody else can change opt-outs or settings meanwhile, so each
+    is read once per batch rather than once per page. Every write here forgets it.
+    """
+    return getattr(txn, "known", None)
+
+
+def _changed(txn: Cursor) -> None:
+    known = _known(txn)
+    if known is not None:
+        known.clear()
+
+
 def _setting(txn: Cursor, name: str) -> str | None:
+    known = _known(txn)
+    if known is not None and name in known:
+        return known[name]  # type: ignore[no-any-return]
     txn.execute("SELECT value FROM privacy_settings WHERE name = ?", (name,))
     row = txn.fetchone()
-    return None if row is None else str(row[0])
+    value = None if row is None else str(row[0])
+    if known is not None:
+        known[name] = value
+    return value
 
 
 def _salt(txn: Cursor, *, create: bool = False) -> bytes | None:
     value = _setting(txn, "salt")
     if value is None and create:
+        _changed(txn)
         txn.execute(
             "INSERT INTO privacy_settings (name, value) VALUES ('salt', ?) ON CONFLICT (name) DO NOTHING",
             (os.urandom(32).hex(),),
@@ -92,8 +115,14 @@ def login_hash(salt: bytes, login: str) -> str:
 
 
 def _any(txn: Cursor) -> bool:
+    known = _known(txn)
+    if known is not None and "optouts" in known:
+        return bool(known["optouts"])
     txn.execute("SELECT 1 FROM optouts LIMIT 1")
-    return txn.fetchone() is not None
+    found = txn.fetchone() is not None
+    if known is not None:
+        known["optouts"] = found
+    return found
 
 
 def _blocked(txn: Cursor, people: Sequence[tuple[int | None, str | None]]) -> list[bool]:
@@ -209,6 +238,7 @@ def set_personal_data(txn: Cursor, wanted: bool) -> None:
             "this database was crawled with personal_data = false; refusing personal_data = true "
             "(its rows would be a mix): keep it false or start a new database"
         )
+    _changed(txn)
     txn.execute(
         "INSERT INTO privacy_settings (name, value) VALUES ('personal_data', ?) "
         "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -256,6 +286,7 @@ def _record(txn: Cursor, user_id: int | None, login: str | None, source: str, no
         tuple(v for v in (source, user_id, digest) if v is not None),
     )
     if txn.fetchone() is None:
+        _changed(txn)
         txn.execute(
             "INSERT INTO optouts (user_id, login_hash, source, created_at) VALUES (?, ?, ?, ?)",
             (user_id, digest, source, now),
@@ -353,6 +384,7 @@ def sync_file(txn: Cursor, entries: Sequence[str], now: str) -> list[Removed]:
     txn.execute("SELECT user_id, login_hash FROM optouts WHERE source = 'file'")
     rows = [(None if u is None else int(u), h) for u, h in txn.fetchall()]
     kept = [(u, h) for u, h in rows if h in hashes.values() or u in ids]
+    _changed(txn)
     for u, h in set(rows) - set(kept):
         if h is None:
             txn.execute("DELETE FROM optouts WHERE source = 'file' AND login_hash IS NULL AND user_id = ?", (u,))
