@@ -426,6 +426,16 @@ _UPSERT_REPO = (
 )
 
 
+#: A contributor already stored as they are is left alone: rewriting the same login would still
+#: rewrite both login indexes, and most contributors of a page are already known.
+_UPSERT_CONTRIBUTOR = (
+    "INSERT INTO users (id, login, type, depth) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET login = excluded.login, type = excluded.type "
+    "WHERE users.login <> excluded.login OR users.type <> excluded.type "
+    "OR users.type IS NULL OR excluded.type IS NULL"
+)
+
+
 def _commit_user(txn: Transaction, task: Task, user: User, page: Page, max_depth: int) -> Task | None:
     _begin(txn)
     if privacy.refused(txn, task, user.id, user.login) or not held(txn, task):
@@ -506,11 +516,7 @@ def _commit_contributors(
         raise StoreError(f"repository {repo_id} is not stored")
     depth = _owner_depth(txn, int(row[0])) + 1
     contributions = sorted(contributions, key=lambda c: c.user.id)  # row locks in one order: no deadlock
-    txn.executemany(
-        "INSERT INTO users (id, login, type, depth) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (id) DO UPDATE SET login = excluded.login, type = excluded.type",
-        [(c.user.id, c.user.login, c.user.type, depth) for c in contributions],
-    )
+    txn.executemany(_UPSERT_CONTRIBUTOR, [(c.user.id, c.user.login, c.user.type, depth) for c in contributions])
     _relax_all(txn, [c.user.id for c in contributions], depth, max_depth)
     txn.executemany(
         "INSERT INTO contributors (repo_id, user_id, contributions, seen_at, seen_on_page) "
