@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
+from functools import lru_cache
 from urllib.parse import quote
 
 from attrs import frozen
@@ -49,7 +51,13 @@ class Task:
 
 def iso(now: float) -> str:
     """Timestamps as stored: UTC ISO 8601 with milliseconds (sorts as text)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+    return _second(math.floor(now)) + f".{int(now * 1000) % 1000:03d}Z"
+
+
+@lru_cache(maxsize=4)
+def _second(second: int) -> str:
+    # Every page and claim of one second shares the formatting of that second.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 def user_url(login: str) -> str:
