@@ -510,11 +510,15 @@ def _commit_contributors(
     if not held(txn, task):
         return None
     repo_id = int(task.key)
-    txn.execute("SELECT owner_id FROM repos WHERE id = ?", (repo_id,))
+    # The owner's depth in the same lookup as the owner.
+    txn.execute("SELECT r.owner_id, u.depth FROM repos r LEFT JOIN users u ON u.id = r.owner_id WHERE r.id = ?",
+                (repo_id,))
     row = txn.fetchone()
     if row is None:
         raise StoreError(f"repository {repo_id} is not stored")
-    depth = _owner_depth(txn, int(row[0])) + 1
+    if row[1] is None:
+        raise StoreError(f"repository owner {row[0]} is not stored")
+    depth = int(row[1]) + 1
     contributions = sorted(contributions, key=lambda c: c.user.id)  # row locks in one order: no deadlock
     txn.executemany(_UPSERT_CONTRIBUTOR, [(c.user.id, c.user.login, c.user.type, depth) for c in contributions])
     _relax_all(txn, [c.user.id for c in contributions], depth, max_depth)
