@@ -41,7 +41,7 @@ class Grouped:
         #: Reads the batch's writes share while it holds the write lock (see ``privacy._known``);
         #: a new ``Grouped`` after a rollback starts with none.
         self.known: dict[str, Any] = {}
-        self._cursor: Any = txn._cursor
+        self._cursor: Any = getattr(txn, "_cursor")  # noqa: B009 - typeshed calls it None
         # Looked up once per batch, not through two __getattr__ hops per statement.
         self.fetchone, self.fetchall = self._cursor.fetchone, self._cursor.fetchall
 
