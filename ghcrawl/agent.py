@@ -219,6 +219,7 @@ class _Connection(Protocol):
         self._keep = False
         self._lost = False
         self._dead = False  # given up on: never reused, its bytes no longer read
+        self._paused = False  # an answer's body arrived before anyone asked to read it
         self._closed: list[Deferred[None]] = []
         self.idle_since = 0.0
 
@@ -396,6 +397,7 @@ class _Connection(Protocol):
             self._dead = True
             self.transport.loseConnection()  # type: ignore[union-attr]
         else:
+            self.resumeProducing()  # the next answer is read whether or not this body was
             self._origin.release(self)
         if response is not None:
             response._end(Failure(ResponseDone()))
@@ -429,11 +431,13 @@ class _Connection(Protocol):
 
     # What the body's reader sees as its transport.
     def pauseProducing(self) -> None:  # noqa: N802 - Twisted's name
-        if not self._lost:
+        if not (self._lost or self._dead or self._paused):
+            self._paused = True
             self.transport.pauseProducing()  # type: ignore[union-attr]
 
     def resumeProducing(self) -> None:  # noqa: N802 - Twisted's name
-        if not self._lost:
+        if self._paused and not (self._lost or self._dead):
+            self._paused = False
             self.transport.resumeProducing()  # type: ignore[union-attr]
 
 

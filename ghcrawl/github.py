@@ -92,8 +92,8 @@ class Validators:
 class GitHub:
     """Fetches one URL of the GitHub API and classifies the answer.
 
-    Requests go through treq's ``HTTPClient`` over the given agent (in production one
-    over a persistent connection pool), with headers built once per token and a
+    Requests go through treq's ``HTTPClient`` over the given agent (in production
+    ``ghcrawl.agent.LeanAgent``, over kept-alive connections), with headers built once per token and a
     cookie jar that keeps nothing: a GitHub API client needs no cookies, and the
     standard jar's per-request work was a large share of a request's CPU.
     """
