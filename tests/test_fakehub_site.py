@@ -48,12 +48,12 @@ class QuietSiteTests(TestCase):
 
     def setUp(self) -> None:
         self.resource = _Recorder()
-        self.port = reactor.listenTCP(0, QuietSite(self.resource), interface="127.0.0.1")  # type: ignore[attr-defined]
+        self.port = reactor.listenTCP(0, QuietSite(self.resource), interface="127.0.0.1")  # type: ignore[arg-type]
         self.addCleanup(self.port.stopListening)
 
     async def test_one_connection_many_answers(self) -> None:
         """Requests on one kept-alive connection are answered in turn with Content-Length, HEAD without a body."""
-        port = self.port.getHost().port
+        port: int = self.port.getHost().port  # type: ignore[attr-defined]
         answers = await deferToThread(_exchange, port, [("GET", "/a"), ("HEAD", "/bb"), ("GET", "/ccc")])
         self.assertEqual(answers, [(200, "2", b"/a"), (200, "3", b""), (200, "4", b"/ccc")])
         channels = {id(channel) for channel, _host, _secure in self.resource.seen}
