@@ -16,20 +16,13 @@ from typing import Any
 
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
-from twisted.web.server import Site
 
 from ghcrawl.fakehub.graph import Graph
 from ghcrawl.fakehub.knobs import FAULT_KINDS, Knobs
+from ghcrawl.fakehub.site import QuietSite
 from ghcrawl.fakehub.truth import truth
 
 _log = Logger()
-
-
-class QuietSite(Site):
-    """A Site without access logs, which would otherwise cap throughput."""
-
-    def log(self, request: Any) -> None:
-        pass
 
 
 def _tokens(args: argparse.Namespace) -> dict[str, str]:

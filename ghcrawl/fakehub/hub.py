@@ -78,6 +78,9 @@ class FakeHub(Resource):
         self.breakage = Breakage()
         self._stats = Stats()
         self._seq = 0
+        self._rid_suffix = b":%08X" % self.knobs.fault_seed
+        #: Callers by Authorization header while the graph keeps its version (tokens outside an App).
+        self._callers: dict[bytes, tuple[int, Caller | None]] = {}
         self._latency_rng = random.Random(f"{self.knobs.fault_seed}:latency")
 
     @property
@@ -116,9 +119,9 @@ class FakeHub(Resource):
         self._deliver(request, outcome)
         return NOT_DONE_YET
 
-    def _request_id(self, seq: int) -> str:
+    def _request_id(self, seq: int) -> bytes:
         mixed = (seq * 2654435761) & 0xFFFFFFFF
-        return f"{mixed >> 16:04X}:{mixed & 0xFFFF:04X}:{seq:X}:{seq * 7:X}:{self.knobs.fault_seed:08X}"
+        return b"%04X:%04X:%X:%X" % (mixed >> 16, mixed & 0xFFFF, seq, seq * 7) + self._rid_suffix
 
     def _caller(self, request: Request) -> Caller | None:
         """Resolves the token to a budget key; None means bad credentials."""
@@ -127,6 +130,18 @@ class FakeHub(Resource):
             peer = request.getClientAddress()
             return Caller("anonymous", self.knobs.unauth_rate_limit,
                           getattr(peer, "host", "127.0.0.1"), False)
+        if self.app is not None:
+            return self._token_caller(header)
+        version = self.graph.version
+        known = self._callers.get(header)
+        if known is None or known[0] != version:
+            if len(self._callers) >= 10_000:
+                self._callers.clear()
+            known = self._callers[header] = (version, self._token_caller(header))
+        return known[1]
+
+    def _token_caller(self, header: bytes) -> Caller | None:
+        """The caller a token names: an App installation, a configured user, or itself."""
         scheme, _, token = header.decode("latin-1").strip().partition(" ")
         token = token.strip()
         if scheme.lower() not in ("token", "bearer") or not token:
@@ -148,7 +163,7 @@ class FakeHub(Resource):
         """Applies GitHub's checks in its order and settles the charge."""
         now = self.clock.seconds()
         rid = self._request_id(seq)
-        base: Headers = [_JSON, (b"x-github-request-id", rid.encode()), _VERSION]
+        base: Headers = [_JSON, (b"x-github-request-id", rid), _VERSION]
         if not request.getHeader(b"user-agent"):
             return Outcome(403, base, dumps(errors.no_user_agent()))
         broken = self.breakage.answer(path, now)
@@ -233,11 +248,11 @@ class FakeHub(Resource):
         self.budgets.charge(caller.key, now)
         self._stats.charged += 1
 
-    def _secondary(self, base: Headers, quota: Any, rid: str) -> Outcome:
+    def _secondary(self, base: Headers, quota: Any, rid: bytes) -> Outcome:
         headers = base + quota.headers()
         if self.knobs.secondary_retry_after is not None:
             headers.append((b"retry-after", b"%d" % self.knobs.secondary_retry_after))
-        return Outcome(self.knobs.secondary_status, headers, dumps(errors.secondary(rid)))
+        return Outcome(self.knobs.secondary_status, headers, dumps(errors.secondary(rid.decode())))
 
     def _secondary_due(self, seq: int) -> bool:
         every, most = self.knobs.secondary_every, self.knobs.secondary_concurrency
@@ -256,20 +271,18 @@ class FakeHub(Resource):
         delay = self.knobs.latency + self.knobs.jitter * self._latency_rng.random()
         if outcome.fault == "stall":
             delay += self.knobs.stall
-        pending: list[IDelayedCall] = []
-
-        def finished(result: object) -> None:
-            self._stats.end()
-            if isinstance(result, Failure):
-                for call in pending:
-                    if call.active():
-                        call.cancel()
-
-        request.notifyFinish().addBoth(finished)
         if delay <= 0:
+            request.notifyFinish().addBoth(self._finished, None)
             _write(request, outcome)
         else:
-            pending.append(self.clock.callLater(delay, _write, request, outcome))
+            call = self.clock.callLater(delay, _write, request, outcome)
+            request.notifyFinish().addBoth(self._finished, call)
+
+    def _finished(self, result: object, call: IDelayedCall | None) -> None:
+        """Ends the request's count; a client that left cancels the answer still waiting."""
+        self._stats.end()
+        if isinstance(result, Failure) and call is not None and call.active():
+            call.cancel()
 
 
 def _salted(reply: Reply, salt: str) -> Reply:
@@ -283,8 +296,10 @@ def _salted(reply: Reply, salt: str) -> Reply:
 
 def _unmodified(since: bytes | str | None, reply: Reply) -> bool:
     """If-Modified-Since (only without If-None-Match): unchanged when not newer than the date sent."""
+    if not since:
+        return False
     modified = dict(reply.headers).get(b"last-modified")
-    if not since or modified is None:
+    if modified is None:
         return False
     try:
         sent = parsedate_to_datetime(since.decode("latin-1") if isinstance(since, bytes) else since)
