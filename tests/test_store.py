@@ -264,6 +264,26 @@ class StoreContract:
         self.assertEqual(self.query("SELECT user_id, seen_at FROM contributors ORDER BY user_id"),
                          [(2, "1970-01-01T00:16:43.000Z")])
 
+    async def test_a_contributor_listed_anew_keeps_or_takes_their_new_login_and_type(self) -> None:
+        """A contributor listed again as stored is left as is; a new login or type (NULL too) replaces the old."""
+        store = await self.seeded()
+        [user_task] = await store.claim(5, 1000.0)
+        await store.commit_user(user_task, User(1, "octocat", "User"), page(user_task.url, 1000.0))
+        [repos_task] = await store.claim(5, 1001.0)
+        await store.commit_repos(repos_task, [repo(10, 1, "octocat/x")], page(repos_task.url, 1001.0))
+        listed = [[Contribution(User(2, "mona", "User"), 1), Contribution(User(3, "hubot", None), 1)],
+                  [Contribution(User(2, "mona", "User"), 1), Contribution(User(3, "hubot", "Bot"), 1)],
+                  [Contribution(User(2, "Mona2", "User"), 1), Contribution(User(3, "hubot", None), 1)]]
+        seen = []
+        for n, found in enumerate(listed):
+            [walk] = [t for t in await store.claim(50, 1002.0 + n) if t.kind == "contributors"]
+            await store.commit_contributors(walk, found, page(walk.url, 1002.0 + n))
+            await store.requeue_stale(2000.0, 2000.0)
+            seen.append(self.query("SELECT id, login, type FROM users WHERE id > 1 ORDER BY id"))
+        self.assertEqual(seen, [[(2, "mona", "User"), (3, "hubot", None)],
+                                [(2, "mona", "User"), (3, "hubot", "Bot")],
+                                [(2, "Mona2", "User"), (3, "hubot", None)]])
+
     async def test_version_3_database_migrates_with_times_kept(self) -> None:
         """A version-3 database holding rows comes to this version with every time and NULL as it was."""
         conn, dialect = self.raw_connection()
