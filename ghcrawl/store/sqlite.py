@@ -474,11 +474,7 @@ def _commit_repos(txn: Transaction, task: Task, repos: list[Repo], page: Page) -
     txn.executemany(
         "INSERT INTO tasks (kind, key, first_url, url, depth, updated_at) "
         "VALUES ('contributors', ?, ?, ?, ?, ?) ON CONFLICT (kind, key) DO NOTHING",
-        [
-            (str(r.id), contributors_url(r.full_name), contributors_url(r.full_name), depth, page.now)
-            for r in mine
-            if not r.fork
-        ],
+        [(str(r.id), url, url, depth, page.now) for r in mine if not r.fork for url in (contributors_url(r.full_name),)],
     )
     _remember(txn, page)
     return _advance(txn, task, page.next_url, page.now)
@@ -584,8 +580,8 @@ def _relax_all(txn: Transaction, user_ids: list[int], depth: int, max_depth: int
         if current > depth:
             _relax(txn, user_id, depth, max_depth)
     if depth <= max_depth:
-        txn.executemany(_ADD_USER_TASK, [(login.lower(), user_url(login), user_url(login), depth, 0.0)
-                                         for _, current, login in rows if current == depth])
+        txn.executemany(_ADD_USER_TASK, [(login.lower(), url, url, depth, 0.0)
+                                         for _, current, login in rows if current == depth for url in (user_url(login),)])
 
 
 def _not_modified(txn: Transaction, task: Task, page: Page) -> Task | None:
