@@ -76,6 +76,24 @@ class PrivacyStoreContract:
         self.assertEqual(await store.opted_out(["Carol", "bob"]), ["Carol"])
         self.assertEqual(await store.add_seeds(["carol"]), 0)
 
+    async def test_opt_out_between_page_writes_holds_for_the_next(self) -> None:
+        """An opt-out or a mode recorded after a page write was stored applies to the very next page write."""
+        store = await self.store()
+        await store.add_seeds(["alice", "dan"])
+        users = {t.key: t for t in await store.claim(5, 1.0)}
+        await store.commit_user(users["alice"], profile(1, "alice"), page("/users/alice", 2.0))
+        await store.set_personal_data(False)
+        await store.commit_user(users["dan"], profile(4, "dan"), page("/users/dan", 2.0))
+        [task] = [t for t in await store.claim(5, 3.0) if t.key == "1"]
+        await store.commit_repos(task, [repo(10, 1, "alice/x")], page(task.url, 4.0))
+        await store.sync_optouts(["carol"], OPTED_OUT_AT)
+        [task] = await store.claim(5, 5.0)
+        listing = [Contribution(User(2, "bob", "User"), 3), Contribution(User(3, "carol", "User"), 1)]
+        await store.commit_contributors(task, listing, page(task.url, 6.0))
+        self.assertEqual(self.query("SELECT user_id FROM contributors ORDER BY user_id"), [(2,)])
+        self.assertEqual(self.query("SELECT id, name FROM users WHERE id IN (1, 4) ORDER BY id"),
+                         [(1, None), (4, None)])
+
     async def test_file_removes_what_is_stored(self) -> None:
         """A person added to the file loses their rows, repositories, tasks and validators."""
         store = await self.store()
