@@ -389,7 +389,8 @@ def _section(res: dict[str, Any], name: str) -> list[str]:
             f"## Latency-bound ({s['latency_ms']} ms ± {s.get('jitter_ms', 0)} ms per answer, {s['users']} users, "
             f"depth {s['max_depth']})",
             "",
-            "Little's law: at most concurrency / mean latency requests/s. "
+            "Little's law: at most concurrency / mean latency requests/s. Requests/s is taken over the fakehub's "
+            "own span of the crawl's traffic, first request in to last answer out. "
             f"Load average (1, 5, 15 min) at the end: {s.get('load', '–')}.",
             "",
         ]

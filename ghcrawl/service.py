@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, FirstError, gatherResults
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -193,10 +193,20 @@ class CrawlService(Service):
             self.pacer.budgets.append(probe)
             await self._probe(github, "/rate_limit", probe, None)
             return {"anonymous": [None]}
-        for cred in self.config.credentials:
-            account = await self._account(github, cred)
-            if account is not None:
-                groups.setdefault(account, []).append(cred)
+        # Checked side by side: a start-up waits one round trip, however many tokens there are.
+        checks = [Deferred.fromCoroutine(self._account(github, cred)) for cred in self.config.credentials]
+        try:
+            checked_all = await gatherResults(checks, consumeErrors=True)
+        except FirstError as e:
+            e.subFailure.raiseException()  # the first check's own error (a TLS failure, say)
+        for cred, checked in zip(self.config.credentials, checked_all, strict=True):
+            if checked is None:
+                continue
+            account, probe = checked
+            groups.setdefault(account, []).append(cred)
+            if all(b.budget_id != account for b in self.pacer.budgets):
+                probe.budget_id = account
+                self.pacer.budgets.append(probe)
         if not groups:
             raise GhcrawlError("no usable token: every token was rejected (401 Bad credentials)")
         return groups
@@ -231,9 +241,8 @@ class CrawlService(Service):
                 budget.remaining, budget.reset_at = remaining, reset_at
             self.pacer.paused_until = max(self.pacer.paused_until, limited_until)
 
-    async def _account(self, github: GitHub, cred: Credential) -> str | None:
+    async def _account(self, github: GitHub, cred: Credential) -> tuple[str, Budget] | None:
         """Name the account a token spends (GitHub counts budgets per account, not per token)."""
-        assert self.pacer is not None
         probe = Budget(cred.token_id, in_flight=1)
         # One token: the free /rate_limit checks it. Several: /user tells whose each is.
         url = "/user" if len(self.config.credentials) > 1 else "/rate_limit"
@@ -247,10 +256,7 @@ class CrawlService(Service):
         if url == "/user" and isinstance(result, Fetched) and isinstance(result.body, dict):
             if isinstance(result.body.get("id"), int):
                 account = f"account-{result.body['id']}"
-        if all(b.budget_id != account for b in self.pacer.budgets):
-            probe.budget_id = account
-            self.pacer.budgets.append(probe)
-        return account
+        return account, probe
 
     async def _probe(self, github: GitHub, url: str, budget: Budget, cred: Credential | None) -> Result | None:
         """Make the start-up request; a TLS failure is fatal, other trouble only a warning."""

@@ -127,6 +127,22 @@ class SecondaryLimitTests(SynchronousTestCase):
         self.assertEqual(hub.stats()["peak_concurrency"], 2)
         self.assertEqual(hub.stats()["in_flight"], 0)
 
+    def test_traffic_span(self) -> None:
+        """The stats say when the first request since a reset arrived and the last one was answered."""
+        graph, hub, client, clock = make(latency=0.5)
+        self.assertIsNone(hub.stats()["first_at"])
+        clock.advance(10)
+        started = clock.seconds()
+        for step in range(6):  # requests at +0 and +0.25 s, each answered 0.5 s later
+            if step < 2:
+                client.stub.get(f"http://fakehub.test/users/{graph.suggested_seeds[0]}",
+                                headers={b"User-Agent": [b"t"]})
+            client.stub.flush()
+            clock.advance(0.25)
+            client.stub.flush()
+        stats = hub.stats()
+        self.assertEqual((stats["first_at"], stats["last_at"]), (started, started + 0.75))
+
 
 class FaultTests(SynchronousTestCase):
     def _codes(self, fault: str, count: int = 3) -> list[object]:

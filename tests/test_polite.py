@@ -120,6 +120,21 @@ class LimitTests(PoliteCase):
             self.assertNotIn(secret, log)
 
 
+    def test_tokens_checked_side_by_side(self) -> None:
+        """Start-up asks whose each token is all at once: one round trip, however many tokens."""
+        names = [f"ghp_side{i}xxxxxxxxxxxxxxxxxx" for i in range(4)]
+        requests_log = os.path.join(tempdir(), "requests.log")
+        self.start("--latency", "400", "--request-log", requests_log,
+                   users=SMALL_USERS, seed=SMALL_SEED, tokens="\n".join(f"{n}:owner{i}" for i, n in enumerate(names)))
+        tokens = self.write("tokens", "\n".join(names) + "\n")
+        self.assertEqual(self.crawl("--max-depth", "0", config=f'token_file = "{tokens}"\n', token=None), 0,
+                         self.log()[-3000:])
+        with open(requests_log, encoding="utf-8") as f:
+            arrivals = [float(line.split()[0]) for line in f if line.split()[1] == "/user"]
+        self.assertEqual(len(arrivals), 4)
+        self.assertLess(max(arrivals) - min(arrivals), 0.2, arrivals)  # one after another: >= 0.4 s apart
+
+
 class RefreshTests(PoliteCase):
     def test_refresh_of_unchanged_graph_is_304s(self) -> None:
         """With refresh_after = 0, --once re-fetches everything conditionally: at least 99 % 304s."""

@@ -114,7 +114,7 @@ class FakeHub(Resource):
         if self._request_log is not None:
             self._request_log(f"{self.clock.seconds():.6f} {request.uri.decode('utf-8', 'replace')}\n")
         self._seq += 1
-        self._stats.begin(endpoint)
+        self._stats.begin(endpoint, self.clock.seconds())
         outcome = self._decide(request, path, endpoint, self._seq)
         self._deliver(request, outcome)
         return NOT_DONE_YET
@@ -280,7 +280,7 @@ class FakeHub(Resource):
 
     def _finished(self, result: object, call: IDelayedCall | None) -> None:
         """Ends the request's count; a client that left cancels the answer still waiting."""
-        self._stats.end()
+        self._stats.end(self.clock.seconds())
         if isinstance(result, Failure) and call is not None and call.active():
             call.cancel()
 

@@ -23,17 +23,24 @@ class Stats:
     peak_concurrency: int = 0
     in_flight: int = 0
     charged: int = 0
+    # When the first API request since the reset arrived and the last one ended: the span a
+    # client's traffic took, to the clock's resolution (benchmarks divide requests by it).
+    first_at: float | None = None
+    last_at: float | None = None
 
-    def begin(self, endpoint: str) -> None:
+    def begin(self, endpoint: str, now: float) -> None:
         """Counts an arriving API request and tracks concurrency."""
+        if self.first_at is None:
+            self.first_at = now
         self.requests += 1
         self.by_endpoint[endpoint] += 1
         self.in_flight += 1
         self.peak_concurrency = max(self.peak_concurrency, self.in_flight)
 
-    def end(self) -> None:
+    def end(self, now: float) -> None:
         """Marks a request finished or abandoned by its client."""
         self.in_flight -= 1
+        self.last_at = now
 
     def reset(self) -> None:
         """Zeroes every counter except requests still in flight."""
@@ -50,5 +57,5 @@ class Stats:
             "secondary_limited": self.secondary_limited,
             "secondary_violations": self.secondary_violations,
             "peak_concurrency": self.peak_concurrency, "in_flight": self.in_flight,
-            "charged": self.charged,
+            "charged": self.charged, "first_at": self.first_at, "last_at": self.last_at,
         }
