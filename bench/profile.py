@@ -52,8 +52,13 @@ COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
         ("ghcrawl/crawler.py", "ghcrawl/models.py", "ghcrawl/ratelimit.py", "ghcrawl/outage.py", "ghcrawl/metrics.py"),
     ),
 ]
-#: Samples whose innermost frame only waits (py-spy may count a blocked lock as busy).
-_IDLE = ("Condition.wait (threading.py)", "Thread._wait_for_tstate_lock (threading.py)")
+#: Samples whose innermost frame only waits (py-spy may count a blocked lock as busy, and
+#: the reactor inside ``epoll_wait`` as busy too: ``doPoll``'s own frame is that wait).
+_IDLE = (
+    "Condition.wait (threading.py)",
+    "Thread._wait_for_tstate_lock (threading.py)",
+    "EPollReactor.doPoll (twisted/internet/epollreactor.py)",
+)
 
 
 def components(collapsed: Path) -> dict[str, int]:
