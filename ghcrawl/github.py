@@ -1,4 +1,6 @@
-"""The only module that reads HTTP: statuses, headers and raw JSON become typed results.
+"""The only module that reads GitHub's answers: statuses, headers and raw JSON become typed results.
+
+(``ghcrawl.agent`` beneath treq only frames the bytes of HTTP/1.1; what they mean is decided here.)
 
 Every request carries GitHub's required headers, is bounded by one timeout that
 covers the body as well as the headers, and reports what it learnt about the
