@@ -62,7 +62,7 @@ class CrawlService(Service):
         self.store: Store | None = None
         self.crawler: Crawler | None = None
         self.pacer: Pacer | None = None
-        self._http_pool: LeanAgent | None = None
+        self._agent: LeanAgent | None = None
         self._refresh: LoopingCall | None = None
         self._optouts: OptOutWatch | None = None
         self._heartbeat: LoopingCall | None = None
@@ -97,7 +97,7 @@ class CrawlService(Service):
         for warning in config.warnings:
             self._log.warn("{warning}", warning=warning)
         endpoints = OriginEndpoints(clock, tls_policy(config.ca_file), config.request_timeout)
-        agent = self._http_pool = LeanAgent(clock, endpoints, max_idle=config.concurrency)
+        agent = self._agent = LeanAgent(clock, endpoints, max_idle=config.concurrency)
         self.pacer = Pacer([], config.concurrency, reserve=config.rate_limit_reserve,
                            secondary_wait=config.secondary_limit_wait)
         github = GitHub(agent, clock, self.pacer, config.api_url, config.request_timeout, self.metrics,
@@ -360,8 +360,8 @@ class CrawlService(Service):
         await self._save_budgets()
         if self.store is not None and self._heartbeat is not None:
             await self.store.unregister()
-        if self._http_pool is not None:
-            closing = self._http_pool.closeCachedConnections()
+        if self._agent is not None:
+            closing = self._agent.closeCachedConnections()
             closing.addTimeout(1.0, self._reactor)
             try:
                 await closing
